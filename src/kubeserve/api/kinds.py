@@ -85,7 +85,7 @@ _CORE = [
     ResourceKind("", "v1", "ConfigMap", "configmaps", "configmap", True, ("cm",),
                  schema_name="io.k8s.api.core.v1.ConfigMap"),
     ResourceKind("", "v1", "ServiceAccount", "serviceaccounts", "serviceaccount", True, ("sa",),
-                 subresources=("token",), schema_name="io.k8s.api.core.v1.ServiceAccount"),
+                 schema_name="io.k8s.api.core.v1.ServiceAccount"),
     ResourceKind("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", "persistentvolumeclaim", True,
                  ("pvc",), (), ("status",), schema_name="io.k8s.api.core.v1.PersistentVolumeClaim"),
     ResourceKind("", "v1", "PersistentVolume", "persistentvolumes", "persistentvolume", False, ("pv",), (),

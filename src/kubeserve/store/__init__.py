@@ -4,6 +4,7 @@ Only this package touches `sqlite3`. See `types.Store` for the contract every im
 """
 
 from kubeserve.store.errors import Compacted, KeyExists, KeyNotFound, RevisionConflict, StoreError
+from kubeserve.store.sqlite import SqliteStore
 from kubeserve.store.types import Event, EventType, Key, Listener, Store
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "KeyNotFound",
     "Listener",
     "RevisionConflict",
+    "SqliteStore",
     "Store",
     "StoreError",
 ]

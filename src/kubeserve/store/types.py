@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -54,7 +55,9 @@ class Store(Protocol):
 
     def get(self, key: Key) -> dict[str, Any] | None: ...
 
-    def list(self, group: str, resource: str, namespace: str | None = None) -> tuple[list[dict[str, Any]], int]:
+    def list(
+        self, group: str, resource: str, namespace: str | None = None
+    ) -> tuple[builtins.list[dict[str, Any]], int]:
         """Live objects of one resource (in one namespace, or all when None), ordered by (namespace,
         name), and the store revision they were read at."""
         ...
@@ -74,12 +77,16 @@ class Store(Protocol):
 
     def events_since(
         self, revision: int, group: str, resource: str, namespace: str | None = None
-    ) -> list[Event]:
+    ) -> builtins.list[Event]:
         """Committed events with revision > `revision` for one resource, oldest first."""
         ...
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
-        """Call `listener` synchronously after each commit; returns an unsubscribe function."""
+        """Call `listener` synchronously after each commit; returns an unsubscribe function.
+
+        Listeners must treat `Event.object` as read-only and must not write to the store (queue work
+        instead): a write from a listener would reach later listeners before the event that caused it.
+        """
         ...
 
     def compact(self, keep: int) -> int:

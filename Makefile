@@ -1,0 +1,59 @@
+# kubeserve: `make demo` and `make test` work on a fresh machine (Debian 12, Python 3.11, npm).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+TOOLS := .tools
+MCP_VERSION := 0.0.67
+KSERVE_VENV := .venvs/kserve
+
+.PHONY: install tools demo test lint typecheck unit e2e bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed
+
+# The real clients the end-to-end tests drive: kubectl (on this machine kind it ships with the Google
+# Cloud SDK), the Kubernetes MCP server (npm ships its binary), and KServe's SDK in its own environment
+# because it needs kubernetes<37.
+tools: $(TOOLS)/mcp/.installed $(KSERVE_VENV)/.installed
+	@command -v kubectl >/dev/null || { echo "kubectl is required (install the Kubernetes CLI, v1.32)"; exit 1; }
+
+$(TOOLS)/mcp/.installed:
+	mkdir -p $(TOOLS)/mcp
+	npm install --silent --no-audit --no-fund --prefix $(TOOLS)/mcp kubernetes-mcp-server-linux-amd64@$(MCP_VERSION)
+	touch $@
+
+$(KSERVE_VENV)/.installed:
+	$(PYTHON) -m venv $(KSERVE_VENV)
+	$(KSERVE_VENV)/bin/pip install -q --upgrade pip
+	$(KSERVE_VENV)/bin/pip install -q 'kserve==0.21.*' 'kubernetes<37' 'python-dateutil<3'
+	touch $@
+
+demo: install
+	bash scripts/demo.sh
+
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/lint-imports
+
+typecheck: install
+	$(BIN)/mypy
+
+unit: install
+	$(BIN)/pytest tests/unit tests/contract -q
+
+e2e: install tools
+	$(BIN)/pytest tests/integration tests/e2e -q
+
+test: install tools lint typecheck
+	$(BIN)/pytest tests -q
+
+bench: install
+	$(BIN)/python bench/api.py
+
+clean:
+	rm -rf $(VENV) .venvs $(TOOLS) .kubeserve-demo

@@ -1,0 +1,253 @@
+"""The composition root: settings in, components built and wired, the CLI's actions carried out.
+
+The only module that knows every component. Settings come from flags, then `KUBESERVE_*` environment
+variables, then defaults, and are frozen before anything starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from kubeserve.api import errors
+from kubeserve.apiserver.app import ApiServer, ApiServerSettings
+from kubeserve.apiserver.pki import Pki, ensure_pki, ensure_token, server_ssl_context
+from kubeserve.apiserver.request import WriteOptions
+from kubeserve.cli.app import build_cli
+from kubeserve.cli.kubeconfig import build_kubeconfig, merge_kubeconfig, write_kubeconfig
+from kubeserve.node.accelerators import accelerator_profile, detect
+
+log = logging.getLogger("kubeserve")
+
+DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "redhat-ods-applications")
+ACCELERATOR_NAMESPACE = "redhat-ods-applications"
+SERVER_HOSTS = ("127.0.0.1", "::1", "localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
+                "kubernetes.default.svc.cluster.local")
+
+
+@dataclass(frozen=True)
+class Home:
+    """The data directory layout ($KUBESERVE_HOME)."""
+
+    root: Path
+
+    @property
+    def database(self) -> Path:
+        return self.root / "kubeserve.db"
+
+    @property
+    def pki(self) -> Path:
+        return self.root / "pki"
+
+    @property
+    def token(self) -> Path:
+        return self.root / "token"
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.root / "kubeconfig"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.root / "kubeserve.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.root / "kubeserve.log"
+
+    @property
+    def port_file(self) -> Path:
+        return self.root / "api-port"
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Home
+    api: ApiServerSettings
+
+
+def load_settings(home: str | None = None, port: int | None = None) -> Settings:
+    root = Path(home or os.environ.get("KUBESERVE_HOME") or Path.home() / ".kubeserve").expanduser().resolve()
+    home_ = Home(root)
+    env_port = os.environ.get("KUBESERVE_API_PORT")
+    if port is None and env_port:
+        port = int(env_port)
+    if port is None and home_.port_file.exists():
+        port = int(home_.port_file.read_text().strip() or 6443)
+    api = ApiServerSettings(
+        host=os.environ.get("KUBESERVE_API_HOST", "127.0.0.1"),
+        port=port or 6443,
+        database=home_.database,
+        bookmark_interval=float(os.environ.get("KUBESERVE_BOOKMARK_SECONDS", "30")),
+    )
+    return Settings(home=home_, api=api)
+
+
+def prepare_home(settings: Settings) -> tuple[Pki, str]:
+    """Create the data directory, PKI, token and kubeconfig (idempotent)."""
+    home = settings.home
+    home.root.mkdir(parents=True, exist_ok=True)
+    pki = ensure_pki(home.pki, SERVER_HOSTS)
+    token = ensure_token(home.token)
+    config = build_kubeconfig(server_url(settings), pki.ca_cert, token)
+    write_kubeconfig(home.kubeconfig, config)
+    home.port_file.write_text(str(settings.api.port))
+    return pki, token
+
+
+def server_url(settings: Settings) -> str:
+    return f"https://{settings.api.host}:{settings.api.port}"
+
+
+def bootstrap(server: ApiServer) -> None:
+    """What a user of the guide expects to find on a fresh cluster: its namespaces, and an
+    AcceleratorProfile for each kind of accelerator this machine has (none on a CPU-only machine)."""
+    objects = server.objects
+    registry = objects.registry
+    ns_kind = registry.by_kind("", "v1", "Namespace")
+    profile_kind = registry.by_kind("dashboard.opendatahub.io", "v1", "AcceleratorProfile")
+    assert ns_kind is not None and profile_kind is not None
+    opts = WriteOptions(field_manager="kubeserve")
+    for name in DEFAULT_NAMESPACES:
+        with contextlib.suppress(errors.AlreadyExists):
+            objects.create(ns_kind, "", {"metadata": {"name": name}}, opts)
+    for accelerator in detect():
+        with contextlib.suppress(errors.AlreadyExists):
+            objects.create(profile_kind, ACCELERATOR_NAMESPACE,
+                           accelerator_profile(accelerator, ACCELERATOR_NAMESPACE), opts)
+        log.info("detected %d x %s (%s)", accelerator.count, accelerator.display_name, accelerator.resource)
+
+
+async def serve(settings: Settings) -> None:
+    pki, token = prepare_home(settings)
+    api_settings = ApiServerSettings(**{**settings.api.__dict__, "tokens": (token,)})
+    server = ApiServer(api_settings, server_ssl_context(pki))
+    try:
+        await server.start()
+    except OSError as exc:
+        server.store.close()
+        raise SystemExit(f"kubeserve: cannot listen on {settings.api.host}:{settings.api.port}: {exc.strerror}. "
+                         "Is another kubeserve running? Use --port or KUBESERVE_API_PORT.") from exc
+    bootstrap(server)
+    settings.home.pid_file.write_text(str(os.getpid()))
+    log.info("kubeserve API server listening on %s (kubeconfig: %s)", server_url(settings), settings.home.kubeconfig)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await server.stop()
+        with contextlib.suppress(FileNotFoundError):
+            if settings.home.pid_file.read_text().strip() == str(os.getpid()):
+                settings.home.pid_file.unlink()
+
+
+def _ready(settings: Settings) -> bool:
+    context = ssl.create_default_context(cafile=str(settings.home.pki / "ca.crt"))
+    try:
+        with urllib.request.urlopen(f"{server_url(settings)}/readyz", timeout=2, context=context) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError, ssl.SSLError):
+        return False
+
+
+def _pid(settings: Settings) -> int | None:
+    try:
+        pid = int(settings.home.pid_file.read_text().strip())
+        os.kill(pid, 0)
+        return pid
+    except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
+        return None
+
+
+class Actions:
+    """What the CLI's commands do; the CLI module only parses arguments and prints."""
+
+    def up(self, home: str | None, port: int | None, detach: bool, timeout: float) -> int:
+        settings = load_settings(home, port)
+        if _pid(settings) is not None:
+            print(f"kubeserve is already running (pid {_pid(settings)}); kubeconfig: {settings.home.kubeconfig}")
+            return 0
+        if not detach:
+            logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+            asyncio.run(serve(settings))
+            return 0
+        prepare_home(settings)
+        env = {**os.environ, "KUBESERVE_HOME": str(settings.home.root), "KUBESERVE_API_PORT": str(settings.api.port)}
+        with open(settings.home.log_file, "ab") as log_out:
+            process = subprocess.Popen([sys.executable, "-m", "kubeserve", "up"], stdout=log_out, stderr=log_out,
+                                       stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                tail = settings.home.log_file.read_text(errors="replace").splitlines()[-15:]
+                print("kubeserve failed to start:\n" + "\n".join(tail), file=sys.stderr)
+                return 1
+            if _ready(settings):
+                print(f"kubeserve is up at {server_url(settings)}")
+                print(f"export KUBECONFIG={settings.home.kubeconfig}")
+                return 0
+            time.sleep(0.2)
+        print(f"kubeserve did not answer within {timeout:.0f}s; see {settings.home.log_file}", file=sys.stderr)
+        return 1
+
+    def down(self, home: str | None, timeout: float) -> int:
+        settings = load_settings(home)
+        pid = _pid(settings)
+        if pid is None:
+            print("kubeserve is not running")
+            return 0
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if _pid(settings) is None:
+                break
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        else:
+            os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(FileNotFoundError):
+            settings.home.pid_file.unlink()
+        print("kubeserve stopped")
+        return 0
+
+    def status(self, home: str | None) -> int:
+        settings = load_settings(home)
+        pid = _pid(settings)
+        ready = pid is not None and _ready(settings)
+        print(f"home:       {settings.home.root}")
+        print(f"api server: {server_url(settings)} ({'ready' if ready else 'not running' if pid is None else 'starting'})")
+        print(f"kubeconfig: {settings.home.kubeconfig}")
+        if pid is not None:
+            print(f"pid:        {pid}")
+        return 0 if ready else 1
+
+    def kubeconfig(self, home: str | None, merge: bool) -> int:
+        settings = load_settings(home)
+        pki, token = prepare_home(settings)
+        if merge:
+            target = Path(os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or Path.home() / ".kube" / "config")
+            merge_kubeconfig(target, build_kubeconfig(server_url(settings), pki.ca_cert, token))
+            print(f"added context kubeserve to {target}")
+        print(settings.home.kubeconfig)
+        return 0
+
+
+def cli_entry() -> None:
+    build_cli(Actions())()
