@@ -37,7 +37,7 @@ MODEL:.spec.predictor.model.storageUri,\
 READY:.status.conditions[?\(@.type==\'Ready\'\)].status,\
 URL:.status.url
 run kubectl describe inferenceservice granite-model -n my-namespace
-run kubectl explain inferenceservice.spec.predictor.model
+run kubectl explain inferenceservice.spec.predictor.model.storage
 
 # Admission explains the guide's rules: a runtime whose name differs from the InferenceService.
 step "kubectl apply (an InferenceService naming another runtime: kubeserve warns)"

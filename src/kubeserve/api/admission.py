@@ -109,9 +109,9 @@ def _storage_errors(model: Obj) -> Iterator[Cause]:
                             'remove ".." segments', field)
     storage = model.get("storage")
     if isinstance(storage, dict):
-        path = storage.get("path")
-        if isinstance(path, str) and _escapes(path):
-            yield Cause("FieldValueInvalid", f'Invalid value: "{path}": the path must stay inside the bucket; '
+        storage_path = storage.get("path")
+        if isinstance(storage_path, str) and _escapes(storage_path):
+            yield Cause("FieldValueInvalid", f'Invalid value: "{storage_path}": the path must stay inside the bucket; '
                         'remove ".." segments', "spec.predictor.model.storage.path")
 
 
@@ -154,7 +154,7 @@ _TP = re.compile(r"^--tensor-parallel-size(?:=(.*))?$")
 
 def _tensor_parallel_errors(args: list[str], field: str) -> Iterator[Cause]:
     size = 1
-    backend = None
+    backend: str | None = None
     for i, arg in enumerate(args):
         match = _TP.match(arg)
         if match:
@@ -166,7 +166,7 @@ def _tensor_parallel_errors(args: list[str], field: str) -> Iterator[Cause]:
                             field)
                 return
         if arg.startswith("--distributed-executor-backend"):
-            backend = arg.partition("=")[2] or (args[i + 1] if i + 1 < len(args) else "")
+            backend = arg.partition("=")[2] or (str(args[i + 1]) if i + 1 < len(args) else "")
     if size > 1 and backend != "mp":
         yield Cause("FieldValueInvalid",
                     f"Invalid value: --tensor-parallel-size={size} requires --distributed-executor-backend=mp: "

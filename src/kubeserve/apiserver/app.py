@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from kubeserve.api import errors, openapi
 from kubeserve.api.kinds import Registry
@@ -46,7 +47,7 @@ class ApiServerSettings:
     gc_resync: float = 10.0
 
 
-def _error_middleware() -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def _error_middleware() -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
@@ -64,7 +65,7 @@ def _error_middleware() -> Callable[[web.Request, Handler], Awaitable[web.Stream
     return middleware
 
 
-def _auth_middleware(tokens: tuple[str, ...]) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def _auth_middleware(tokens: tuple[str, ...]) -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if tokens and request.path not in _ANONYMOUS_PATHS:

@@ -8,6 +8,7 @@ dry runs. The HTTP handlers decode requests into calls on `Objects`; the garbage
 
 from __future__ import annotations
 
+import builtins
 import copy
 import uuid
 from collections.abc import Callable
@@ -74,7 +75,7 @@ class Objects:
 
     def list(
         self, kind: ResourceKind, namespace: str, label_selector: str = "", field_selector: str = ""
-    ) -> tuple[list[Obj], int]:
+    ) -> tuple[builtins.list[Obj], int]:
         labels = LabelSelector.parse(label_selector)
         fields = FieldSelector.parse(field_selector)
         items, revision = self.store.list(kind.group, kind.plural, namespace or None if kind.namespaced else None)
@@ -346,7 +347,7 @@ class Objects:
         return WriteResult(gone, deleted=True)
 
     def _mark_deleting(
-        self, kind: ResourceKind, current: Obj, finalizers: list[str], dry_run: bool,
+        self, kind: ResourceKind, current: Obj, finalizers: builtins.list[str], dry_run: bool,
         namespace_terminating: bool = False,
     ) -> WriteResult:
         new = copy.deepcopy(current)
@@ -410,9 +411,9 @@ class Objects:
                 f"unable to create new content in namespace {namespace} because it is being terminated",
                 name=namespace, kind="namespaces")
 
-    def _validate(self, kind: ResourceKind, obj: Obj, opts: WriteOptions) -> list[str]:
+    def _validate(self, kind: ResourceKind, obj: Obj, opts: WriteOptions) -> builtins.list[str]:
         result = validation.validate(kind, obj)
-        warnings: list[str] = []
+        warnings: builtins.list[str] = []
         if result.unknown_fields:
             if opts.field_validation == "Strict":
                 listed = ", ".join(f'unknown field "{f}"' for f in result.unknown_fields)
@@ -429,14 +430,14 @@ class Objects:
             raise errors.invalid(kind.kind, kind.group, name, list(result.errors))
         return warnings
 
-    def _validate_status(self, kind: ResourceKind, obj: Obj) -> list[str]:
+    def _validate_status(self, kind: ResourceKind, obj: Obj) -> builtins.list[str]:
         result = validation.validate(kind, obj)
         status_errors = [c for c in result.errors if c.field.startswith("status")]
         if status_errors:
             raise errors.invalid(kind.kind, kind.group, obj["metadata"]["name"], status_errors)
         return []
 
-    def _admit(self, kind: ResourceKind, obj: Obj, old: Obj | None) -> list[str]:
+    def _admit(self, kind: ResourceKind, obj: Obj, old: Obj | None) -> builtins.list[str]:
         def lookup(api_version: str, kind_name: str, namespace: str, name: str) -> Obj | None:
             other = self.registry.by_api_version_kind(api_version, kind_name)
             return self.find(other, namespace, name) if other else None
