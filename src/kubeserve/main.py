@@ -90,6 +90,8 @@ def load_settings(home: str | None = None, port: int | None = None) -> Settings:
         port=port or 6443,
         database=home_.database,
         bookmark_interval=float(os.environ.get("KUBESERVE_BOOKMARK_SECONDS", "30")),
+        compact_keep=int(os.environ.get("KUBESERVE_COMPACT_KEEP", "20000")),
+        compact_interval=float(os.environ.get("KUBESERVE_COMPACT_SECONDS", "60")),
     )
     return Settings(home=home_, api=api)
 

@@ -104,7 +104,7 @@ def _storage_errors(model: Obj) -> Iterator[Cause]:
             if not claim:
                 yield Cause("FieldValueInvalid", f'Invalid value: "{uri}": name the claim: pvc://<pvc-name>/<path>',
                             field)
-            elif _escapes(path):
+            elif _escapes(path) or claim in (".", ".."):
                 yield Cause("FieldValueInvalid", f'Invalid value: "{uri}": the path must stay inside the claim; '
                             'remove ".." segments', field)
     storage = model.get("storage")
@@ -149,7 +149,7 @@ def _gpu_warnings(model: Obj, runtime: Obj, runtime_name: str) -> list[str]:
     return out
 
 
-_TP = re.compile(r"^--tensor-parallel-size(?:=(.*))?$")
+_TP = re.compile(r"^(?:--tensor-parallel-size|-tp)(?:=(.*))?$")  # vLLM accepts -tp as an alias
 
 
 def _tensor_parallel_errors(args: list[str], field: str) -> Iterator[Cause]:

@@ -16,22 +16,30 @@ from kubeserve.api.kinds import ResourceKind
 Obj = dict[str, Any]
 
 
+def _child(obj: Obj, key: str) -> Obj:
+    """`obj[key]`, to default into: made when missing or null (JSON null means unset, as in Go)."""
+    value = obj.get(key)
+    if value is None:
+        value = obj[key] = {}
+    return value if isinstance(value, dict) else {}  # not an object: validation's to report, not ours to fix
+
+
 def _secret(obj: Obj) -> None:
     string_data = obj.pop("stringData", None)
-    if string_data:
-        data = obj.setdefault("data", {})
+    if isinstance(string_data, dict) and string_data:
+        data = _child(obj, "data")
         for key, value in string_data.items():
-            data[key] = base64.b64encode(str(value).encode()).decode()
+            data[key] = base64.b64encode(("" if value is None else str(value)).encode()).decode()
     obj.setdefault("type", "Opaque")
 
 
 def _namespace(obj: Obj) -> None:
-    spec = obj.setdefault("spec", {})
+    spec = _child(obj, "spec")
     spec.setdefault("finalizers", ["kubernetes"])
 
 
 def _service(obj: Obj) -> None:
-    spec = obj.setdefault("spec", {})
+    spec = _child(obj, "spec")
     spec.setdefault("type", "ClusterIP")
     spec.setdefault("sessionAffinity", "None")
     for port in spec.get("ports") or []:
@@ -42,26 +50,26 @@ def _service(obj: Obj) -> None:
 
 
 def _deployment(obj: Obj) -> None:
-    spec = obj.setdefault("spec", {})
+    spec = _child(obj, "spec")
     spec.setdefault("replicas", 1)
     spec.setdefault("revisionHistoryLimit", 10)
     spec.setdefault("progressDeadlineSeconds", 600)
-    strategy = spec.setdefault("strategy", {"type": "RollingUpdate"})
+    strategy = _child(spec, "strategy")
     if strategy.get("type", "RollingUpdate") == "RollingUpdate":
         strategy.setdefault("type", "RollingUpdate")
         strategy.setdefault("rollingUpdate", {"maxSurge": "25%", "maxUnavailable": "25%"})
 
 
 def _replicaset(obj: Obj) -> None:
-    obj.setdefault("spec", {}).setdefault("replicas", 1)
+    _child(obj, "spec").setdefault("replicas", 1)
 
 
 def _pvc(obj: Obj) -> None:
-    obj.setdefault("spec", {}).setdefault("volumeMode", "Filesystem")
+    _child(obj, "spec").setdefault("volumeMode", "Filesystem")
 
 
 def _route(obj: Obj) -> None:
-    spec = obj.setdefault("spec", {})
+    spec = _child(obj, "spec")
     to = spec.get("to")
     if isinstance(to, dict):
         to.setdefault("weight", 100)

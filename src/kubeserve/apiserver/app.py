@@ -31,6 +31,10 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _ANONYMOUS_PATHS = ("/version", "/version/", "/healthz", "/livez", "/readyz")
+# Typed application keys: string keys make aiohttp warn (NotAppKeyWarning), an error under pytest.
+OBJECTS = web.AppKey("objects", Objects)
+BROADCASTER = web.AppKey("broadcaster", Broadcaster)
+GC = web.AppKey("gc", GarbageCollector)
 
 
 @dataclass(frozen=True)
@@ -96,9 +100,9 @@ def build_app(
         middlewares=[_error_middleware(), _auth_middleware(settings.tokens)],
         client_max_size=settings.max_body_bytes * 4,
     )
-    app["objects"] = objects
-    app["broadcaster"] = broadcaster
-    app["gc"] = gc
+    app[OBJECTS] = objects
+    app[BROADCASTER] = broadcaster
+    app[GC] = gc
 
     async def version(request: web.Request) -> web.Response:
         return codec.json_response(discovery.version_info())
@@ -187,8 +191,7 @@ class ApiServer:
 
     @property
     def objects(self) -> Objects:
-        objects: Objects = self.app["objects"]
-        return objects
+        return self.app[OBJECTS]
 
     async def start(self) -> None:
         self._runner = web.AppRunner(self.app, access_log=None, handler_cancellation=True, shutdown_timeout=2.0)
@@ -196,7 +199,7 @@ class ApiServer:
         site = web.TCPSite(self._runner, self.settings.host, self.settings.port, ssl_context=self.ssl_context,
                            reuse_address=True)
         await site.start()
-        gc: GarbageCollector = self.app["gc"]
+        gc = self.app[GC]
         self._tasks.append(asyncio.get_running_loop().create_task(gc.run()))
         self._tasks.append(compact_periodically(self.store, self.settings.compact_keep,
                                                 self.settings.compact_interval)())
@@ -209,7 +212,7 @@ class ApiServer:
                 await task
             except asyncio.CancelledError:
                 pass
-        broadcaster: Broadcaster = self.app["broadcaster"]
+        broadcaster = self.app[BROADCASTER]
         broadcaster.close()
         if self._runner is not None:
             await self._runner.cleanup()

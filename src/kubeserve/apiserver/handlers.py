@@ -19,7 +19,7 @@ from kubeserve.api.kinds import Registry, ResourceKind
 from kubeserve.api.patch import json_patch, merge_patch
 from kubeserve.api.selectors import LabelSelector
 from kubeserve.apiserver import codec
-from kubeserve.apiserver.registry import PATCH_JSON, PATCH_MERGE, PATCH_TYPES, Objects, WriteResult, conflict
+from kubeserve.apiserver.registry import PATCH_JSON, PATCH_MERGE, PATCH_TYPES, Objects, WriteResult
 from kubeserve.apiserver.request import ListOptions, RequestInfo, WriteOptions, parse_bool, parse_resource_path
 from kubeserve.apiserver.watch import Broadcaster, WatchStream
 
@@ -170,8 +170,9 @@ class ResourceHandlers:
         return self._write_response(info, result, status)
 
     def _write_response(self, info: RequestInfo, result: WriteResult, status: int = 200) -> web.Response:
-        if result.deleted and not info.kind.builtin:
-            return codec.json_response(_deleted_status(info.kind, result.object), 200, result.warnings)
+        # An update or patch that empties the finalizers of an object being deleted removes it, and answers
+        # with the object (as the apiserver's deleteWithoutFinalizers does), never a Status: clients expect
+        # the updated object from a successful PUT/PATCH (kubectl prints `<kind>/<name> patched`).
         return codec.json_response(result.object, status, result.warnings)
 
     async def _delete(self, request: web.Request, info: RequestInfo) -> web.Response:
@@ -183,7 +184,7 @@ class ResourceHandlers:
             preconditions=options.get("preconditions"),
             dry_run=options.get("dryRun") == ["All"] or request.query.get("dryRun") == "All",
         )
-        if result.deleted and not info.kind.builtin:
+        if result.deleted and (info.kind.group, info.kind.plural) not in RETURNS_DELETED_OBJECT:
             return codec.json_response(_deleted_status(info.kind, result.object))
         return codec.json_response(result.object)
 
@@ -219,7 +220,7 @@ class ResourceHandlers:
             try:
                 result = self.objects.delete(
                     info.kind, meta.get("namespace", ""), meta["name"],
-                    propagation=options.get("propagationPolicy") or "Background",
+                    propagation=options.get("propagationPolicy") or _orphan_policy(options) or "Background",
                     dry_run=options.get("dryRun") == ["All"],
                 )
             except errors.NotFound:
@@ -260,21 +261,25 @@ class ResourceHandlers:
             if not isinstance(body, dict):
                 raise errors.BadRequest("the body must be an autoscaling/v1 Scale")
             wanted = body
-            expected = (body.get("metadata") or {}).get("resourceVersion")
-            if expected and expected != current["metadata"]["resourceVersion"]:
-                raise conflict(info.kind, info.name)
         elif request.method == "PATCH":
             media_type = codec.content_type_of(request)
             patch = codec.decode_body(await codec.read_body(request, self.max_body_bytes), media_type)
+            # Re-read after awaiting the body, so the resourceVersion the patch starts from is the live one.
+            scale = to_scale(self.objects.get(info.kind, info.namespace, info.name))
             wanted = json_patch(scale, patch) if media_type == PATCH_JSON else merge_patch(scale, patch)
         else:
             raise errors.MethodNotAllowed(f"{request.method} is not supported on the scale subresource")
-        replicas = (wanted.get("spec") or {}).get("replicas") if isinstance(wanted, dict) else None
+        spec = wanted.get("spec") if isinstance(wanted, dict) else None
+        replicas = spec.get("replicas") if isinstance(spec, dict) else None
         if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
             raise errors.invalid("Scale", "autoscaling", info.name, [errors.Cause(
                 "FieldValueInvalid", f"Invalid value: {replicas!r}: must be a non-negative integer", "spec.replicas")])
-        result = self.objects.patch(info.kind, info.namespace, info.name, PATCH_MERGE,
-                                    {"spec": {"replicas": replicas}}, opts)
+        meta = wanted.get("metadata") if isinstance(wanted, dict) else None
+        expected = meta.get("resourceVersion") if isinstance(meta, dict) else None
+        change: Obj = {"spec": {"replicas": replicas}}
+        if expected:  # the registry checks it in the same step as the write
+            change["metadata"] = {"resourceVersion": str(expected)}
+        result = self.objects.patch(info.kind, info.namespace, info.name, PATCH_MERGE, change, opts)
         return codec.json_response(to_scale(result.object))
 
 
@@ -291,6 +296,15 @@ def to_scale(obj: Obj) -> Obj:
         "status": {"replicas": (obj.get("status") or {}).get("replicas", 0),
                    "selector": str(LabelSelector.from_dict(selector)) if selector else ""},
     }
+
+
+# The kinds whose apiserver storage sets `ReturnDeletedObject: true`: a completed DELETE answers with the object.
+# Every other kind (ConfigMap, Secret, Deployment, the custom resources, ...) answers with a `Status` Success,
+# which is what the Python client's typed `delete_*` methods deserialise (`V1Status`).
+RETURNS_DELETED_OBJECT = frozenset({
+    ("", "namespaces"), ("", "pods"), ("", "services"), ("", "persistentvolumes"),
+    ("", "persistentvolumeclaims"), ("", "serviceaccounts"), ("storage.k8s.io", "storageclasses"),
+})
 
 
 def _deleted_status(kind: ResourceKind, obj: Obj) -> Obj:

@@ -45,6 +45,18 @@ class WriteResult:
     deleted: bool = False  # removed from the store (not just marked for deletion)
 
 
+def json_copy(value: Any) -> Any:
+    """A deep copy of decoded JSON: several times faster than `copy.deepcopy` (no memo, no dispatch), which
+    was the largest Python cost of a write. Anything not JSON-shaped (YAML sets, say) still goes to deepcopy."""
+    if isinstance(value, dict):
+        return {k: json_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_copy(v) for v in value]
+    if value is None or isinstance(value, str | int | float):
+        return value
+    return copy.deepcopy(value)
+
+
 def now_rfc3339(clock: Callable[[], datetime]) -> str:
     return clock().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -110,6 +122,7 @@ class Objects:
                 raise errors.invalid(kind.kind, kind.group, "", [errors.Cause(
                     "FieldValueRequired", "Required value: name or generateName is required", "metadata.name")])
         warnings = self._validate(kind, obj, opts)
+        meta = obj["metadata"]  # pruning unknown fields replaces the metadata dict with a pruned copy
         if kind.namespaced:
             self._check_namespace_writable(meta["namespace"])
         warnings += self._admit(kind, obj, None)
@@ -186,7 +199,12 @@ class Objects:
                 patched = strategic_merge_patch(current, patch, kind.kind)
         if not isinstance(patched, dict):
             raise errors.BadRequest("the patch must produce an object")
-        patched.setdefault("metadata", {})["name"] = name
+        meta = patched.setdefault("metadata", {})
+        if not isinstance(meta, dict):
+            raise errors.BadRequest("metadata must be an object")
+        meta["name"] = name
+        # a patch cannot move an object: the stored key and metadata.namespace must keep agreeing
+        self._set_namespace(kind, namespace, meta)
         return self._write(kind, current, patched, opts, subresource, expected, "patch")
 
     def _apply(
@@ -198,6 +216,8 @@ class Objects:
             raise errors.BadRequest("PATCH, application/apply-patch+yaml: fieldManager is required for apply requests")
         self._check_type_meta(kind, applied, required=True)
         meta = applied.setdefault("metadata", {})
+        if not isinstance(meta, dict):
+            raise errors.BadRequest("metadata must be an object")
         if meta.get("name") not in (None, name):
             raise errors.BadRequest(
                 f"the name of the object ({meta.get('name')}) does not match the name on the URL ({name})"
@@ -214,8 +234,10 @@ class Objects:
             create_opts = WriteOptions(opts.dry_run, "", opts.field_validation, opts.force)
             managed = merged.get("metadata", {}).get("managedFields")
             result = self.create(kind, namespace, merged, create_opts)
-            if managed is not None and not opts.dry_run:
-                stored = copy.deepcopy(result.object)
+            # create keeps the managedFields it is given; rewrite only if they were lost on the way, as a
+            # second write is a second event (a spurious MODIFIED right after the ADDED) for every watcher
+            if managed is not None and not opts.dry_run and result.object["metadata"].get("managedFields") != managed:
+                stored = json_copy(result.object)
                 stored["metadata"]["managedFields"] = managed
                 result.object = self.store.update(
                     self.key(kind, namespace, name), stored,
@@ -239,7 +261,7 @@ class Objects:
         if expected is not None and str(expected) != current["metadata"].get("resourceVersion"):
             raise conflict(kind, name)
         if subresource == "status":
-            new = copy.deepcopy(current)
+            new = json_copy(current)
             if "status" in obj:
                 new["status"] = obj["status"]
             else:
@@ -284,7 +306,7 @@ class Objects:
     def _merge_main(self, kind: ResourceKind, current: Obj, obj: Obj) -> Obj:
         """A main-resource write: the client's object with server-owned metadata (and, for kinds with a
         status subresource, the status) carried over from the stored one."""
-        new = copy.deepcopy(obj)
+        new: Obj = json_copy(obj)
         meta = new.setdefault("metadata", {})
         for key in _SERVER_METADATA:
             if key in current["metadata"]:
@@ -314,6 +336,8 @@ class Objects:
     ) -> WriteResult:
         current = self.get(kind, namespace, name)
         meta = current["metadata"]
+        if preconditions is not None and not isinstance(preconditions, dict):
+            raise errors.BadRequest("DeleteOptions.preconditions must be an object")
         if preconditions:
             if preconditions.get("uid") and preconditions["uid"] != meta.get("uid"):
                 raise errors.Conflict(
@@ -350,7 +374,7 @@ class Objects:
         self, kind: ResourceKind, current: Obj, finalizers: builtins.list[str], dry_run: bool,
         namespace_terminating: bool = False,
     ) -> WriteResult:
-        new = copy.deepcopy(current)
+        new = json_copy(current)
         meta = new["metadata"]
         if not meta.get("deletionTimestamp"):
             meta["deletionTimestamp"] = now_rfc3339(self.clock)
@@ -370,7 +394,9 @@ class Objects:
     def _decode_object(self, kind: ResourceKind, body: Any) -> Obj:
         if not isinstance(body, dict):
             raise errors.BadRequest(f"the request body must be a {kind.kind} object, not {type(body).__name__}")
-        obj = copy.deepcopy(body)
+        obj: Obj = json_copy(body)
+        if not isinstance(obj.get("metadata", {}), dict):
+            raise errors.BadRequest("metadata must be an object")
         self._check_type_meta(kind, obj, required=False)
         obj["apiVersion"] = kind.api_version
         obj["kind"] = kind.kind
@@ -384,7 +410,7 @@ class Objects:
             raise errors.BadRequest(
                 f"the kind in the body ({obj_kind}) does not match the kind of the URL ({kind.kind})")
         if api_version not in (None, "") and api_version != kind.api_version:
-            group = api_version.rpartition("/")[0]
+            group = api_version.rpartition("/")[0] if isinstance(api_version, str) else None
             if group != kind.group:
                 raise errors.BadRequest(
                     f"the API version in the data ({api_version}) does not match the expected API version "

@@ -115,12 +115,13 @@ class WatchStream:
         # Subscribe first, then read the starting point, with no await in between.
         self.broadcaster = broadcaster
         self.sub = broadcaster.subscribe(kind.group, kind.plural)
+        # Keys this (filtered) watcher currently sees; set before the starting point, which fills it.
+        self.members: set[Key] = set()
         try:
             self.initial, self.last_revision = self._starting_point()
         except BaseException:
             broadcaster.unsubscribe(self.sub)
             raise
-        self.members: set[Key] = set()
 
     def _starting_point(self) -> tuple[list[WatchEvent], int]:
         opts = self.opts
@@ -129,6 +130,7 @@ class WatchStream:
         if replay_state:
             items, revision = self.store.list(self.kind.group, self.kind.plural, self.namespace or None)
             events = [WatchEvent("ADDED", o) for o in items if self._matches(o)]
+            self.members.update(_key_of(self.kind, e.object) for e in events)
             if opts.send_initial_events:
                 events.append(self._bookmark(revision, initial_end=True))
             return events, revision
@@ -175,8 +177,6 @@ class WatchStream:
         deadline = loop.time() + self.timeout
         try:
             for ev in self.initial:
-                if ev.type != "BOOKMARK":
-                    self.members.add(_key_of(self.kind, ev.object))
                 yield ev
             self.initial = []
             while True:
@@ -185,7 +185,12 @@ class WatchStream:
                     return
                 wait = min(remaining, self.bookmark_interval) if self.opts.allow_bookmarks else remaining
                 try:
-                    event = await asyncio.wait_for(self.sub.queue.get(), wait)
+                    # Take what is already queued at once: wait_for costs a task and loop turns per event,
+                    # while concurrent writers queue several events a turn, so a watch fell seconds behind.
+                    if self.sub.queue.empty():
+                        event = await asyncio.wait_for(self.sub.queue.get(), wait)
+                    else:
+                        event = self.sub.queue.get_nowait()
                 except TimeoutError:
                     if self.opts.allow_bookmarks and loop.time() < deadline:
                         # The queue is empty, so every event of this resource up to the store's revision

@@ -95,7 +95,9 @@ POD_SPEC_PROPS: dict[str, Schema] = {
 }
 
 POD_SPEC = obj(
-    POD_SPEC_PROPS, required=("containers",), description="Specification of the desired behavior of the pod."
+    # A Pod (or pod template) needs at least one container: `containers: []` is as missing as no key.
+    {**POD_SPEC_PROPS, "containers": {**POD_SPEC_PROPS["containers"], "minItems": 1}},
+    required=("containers",), description="Specification of the desired behavior of the pod."
 )
 
 POD_TEMPLATE_SPEC = obj(
