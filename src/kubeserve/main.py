@@ -234,7 +234,8 @@ class Actions:
         pid = _pid(settings)
         ready = pid is not None and _ready(settings)
         print(f"home:       {settings.home.root}")
-        print(f"api server: {server_url(settings)} ({'ready' if ready else 'not running' if pid is None else 'starting'})")
+        state = "ready" if ready else "not running" if pid is None else "starting"
+        print(f"api server: {server_url(settings)} ({state})")
         print(f"kubeconfig: {settings.home.kubeconfig}")
         if pid is not None:
             print(f"pid:        {pid}")

@@ -200,8 +200,5 @@ def invalid(kind: str, group: str, name: str, causes: list[Cause]) -> Invalid:
     """An `Invalid` error worded as the apiserver words it: `Kind.group "name" is invalid: field: msg`."""
     qualified = f"{kind}.{group}" if group else kind
     parts = [f"{c.field}: {c.message}" if c.field else c.message for c in causes]
-    if len(parts) == 1:
-        summary = parts[0]
-    else:
-        summary = "[" + ", ".join(parts) + "]"
+    summary = parts[0] if len(parts) == 1 else "[" + ", ".join(parts) + "]"
     return Invalid(f'{qualified} "{name}" is invalid: {summary}', name=name, group=group, kind=kind, causes=causes)

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import logging
 import ssl
@@ -62,7 +63,7 @@ def _error_middleware() -> Middleware:
             raise
         except (asyncio.CancelledError, ConnectionResetError):
             raise
-        except Exception as exc:  # noqa: BLE001 - the last line of defence: a Status, never a traceback
+        except Exception as exc:
             log.exception("unhandled error serving %s %s", request.method, request.path)
             return codec.json_response(errors.InternalError(f"internal error: {type(exc).__name__}").to_status(), 500)
 
@@ -208,10 +209,8 @@ class ApiServer:
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await task
-            except asyncio.CancelledError:
-                pass
         broadcaster = self.app[BROADCASTER]
         broadcaster.close()
         if self._runner is not None:

@@ -16,6 +16,7 @@ sweep looks at the whole world and converges it, and events only make the next s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -46,17 +47,15 @@ class GarbageCollector:
 
     async def run(self) -> None:
         while True:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._dirty.wait(), self.resync_seconds)
-            except TimeoutError:
-                pass
             self._dirty.clear()
             # Let a burst of deletions land before sweeping once for all of them.
             await asyncio.sleep(0.05)
             try:
                 while self.sweep():
                     await asyncio.sleep(0)
-            except Exception:  # noqa: BLE001 - a failed sweep is retried on the next event or resync
+            except Exception:
                 log.exception("garbage collection sweep failed")
 
     def _all(self) -> Iterator[tuple[ResourceKind, Obj]]:

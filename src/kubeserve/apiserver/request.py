@@ -53,9 +53,8 @@ def parse_resource_path(registry: Registry, path: str) -> RequestInfo:
     namespace = ""
     # `namespaces/{ns}/{plural}...` is a scope prefix only when a resource follows that is not one of
     # the Namespace kind's own subresources; `/api/v1/namespaces/x/status` is the Namespace status.
-    if rest[0] == "namespaces" and group == "" and len(rest) >= 3 and rest[2] not in ("status", "finalize"):
-        namespace, rest = rest[1], rest[2:]
-    elif rest[0] == "namespaces" and group != "" and len(rest) >= 3:
+    scoped = rest[0] == "namespaces" and len(rest) >= 3
+    if scoped and (group != "" or rest[2] not in ("status", "finalize")):
         namespace, rest = rest[1], rest[2:]
 
     plural = rest[0]

@@ -229,7 +229,7 @@ def compact_periodically(store: Store, keep: int, interval: float) -> Callable[[
             await asyncio.sleep(interval)
             try:
                 store.compact(keep)
-            except Exception:  # noqa: BLE001 - compaction is best effort and retried next round
+            except Exception:
                 log.exception("compaction failed")
 
     return lambda: asyncio.get_running_loop().create_task(run())

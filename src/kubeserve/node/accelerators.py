@@ -11,6 +11,7 @@ import shutil
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ def _nvidia() -> Accelerator | None:
 
 def _amd() -> Accelerator | None:
     cards = [p for p in glob.glob("/sys/class/drm/card*/device/vendor")
-             if open(p).read().strip() == "0x1002" and glob.glob(p.rsplit("/", 1)[0] + "/mem_info_vram_total")]
+             if Path(p).read_text().strip() == "0x1002" and glob.glob(p.rsplit("/", 1)[0] + "/mem_info_vram_total")]
     if not cards:
         return None
     return Accelerator("amd.com/gpu", len(cards), "AMD GPU", "amd-gpu")
