@@ -1,138 +1,18 @@
 """End-to-end fixtures: a real kubeserve process on 127.0.0.1 and the real kubectl pointed at it.
 
 One server is shared by the whole session (`kubeserve`); tests isolate themselves by namespace
-(`namespace` fixture). Tests that kill or restart a server start their own with `start_kubeserve`.
+(`namespace` fixture). Tests that kill or restart a server start their own with `harness.start_kubeserve`.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import signal
-import socket
-import ssl
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-GUIDE = REPO / "tests" / "fixtures" / "guide"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class KubeServe:
-    home: Path
-    port: int
-    process: subprocess.Popen[bytes]
-    cache_dir: Path
-    log_path: Path
-    extra_env: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def kubeconfig(self) -> Path:
-        return self.home / "kubeconfig"
-
-    @property
-    def url(self) -> str:
-        return f"https://127.0.0.1:{self.port}"
-
-    @property
-    def token(self) -> str:
-        return (self.home / "token").read_text().strip()
-
-    @property
-    def ca(self) -> Path:
-        return self.home / "pki" / "ca.crt"
-
-    def env(self) -> dict[str, str]:
-        return {**os.environ, "KUBECONFIG": str(self.kubeconfig), "KUBECACHEDIR": str(self.cache_dir),
-                "HOME": str(self.home), **self.extra_env}
-
-    def kubectl(self, *args: str, input: str | None = None, check: bool = True,
-                timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(["kubectl", *args], input=input, capture_output=True, text=True,
-                                env=self.env(), timeout=timeout)
-        if check and result.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
-        return result
-
-    def kubectl_json(self, *args: str) -> Any:
-        return json.loads(self.kubectl(*args, "-o", "json").stdout)
-
-    def request(self, method: str, path: str, body: Any = None, content_type: str = "application/json",
-                token: str | None = "", headers: dict[str, str] | None = None) -> tuple[int, Any, dict[str, str]]:
-        """A raw HTTPS request; returns (status, decoded JSON body or text, headers)."""
-        data = body if isinstance(body, bytes) else (None if body is None else json.dumps(body).encode())
-        req = urllib.request.Request(self.url + path, data=data, method=method)
-        if data is not None:
-            req.add_header("Content-Type", content_type)
-        if token is not None:
-            req.add_header("Authorization", f"Bearer {token or self.token}")
-        for k, v in (headers or {}).items():
-            req.add_header(k, v)
-        context = ssl.create_default_context(cafile=str(self.ca))
-        try:
-            with urllib.request.urlopen(req, context=context, timeout=30) as resp:
-                raw, status, hdrs = resp.read(), resp.status, dict(resp.headers)
-        except urllib.error.HTTPError as err:
-            raw, status, hdrs = err.read(), err.code, dict(err.headers)
-        try:
-            return status, json.loads(raw), hdrs
-        except ValueError:
-            return status, raw.decode(errors="replace"), hdrs
-
-    def ready(self) -> bool:
-        try:
-            status, _, _ = self.request("GET", "/readyz", token=None)
-            return status == 200
-        except (urllib.error.URLError, OSError, ssl.SSLError):
-            return False
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-
-
-def start_kubeserve(home: Path, port: int | None = None, timeout: float = 60,
-                    env: dict[str, str] | None = None) -> KubeServe:
-    port = port or free_port()
-    home.mkdir(parents=True, exist_ok=True)
-    log_path = home / "server.log"
-    full_env = {**os.environ, "KUBESERVE_HOME": str(home), "KUBESERVE_API_PORT": str(port), **(env or {})}
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen([sys.executable, "-m", "kubeserve", "up"], stdout=log, stderr=log,
-                                   env=full_env, start_new_session=True)
-    server = KubeServe(home, port, process, home / "kubectl-cache", log_path)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"kubeserve exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
-        if server.kubeconfig.exists() and server.ready():
-            return server
-        time.sleep(0.2)
-    server.stop()
-    raise RuntimeError(f"kubeserve did not become ready:\n{log_path.read_text()[-3000:]}")
+from harness import KubeServe, start_kubeserve
 
 
 @pytest.fixture(scope="session")
@@ -150,14 +30,3 @@ def namespace(kubeserve: KubeServe) -> Iterator[str]:
     kubeserve.kubectl("create", "namespace", name)
     yield name
     kubeserve.kubectl("delete", "namespace", name, "--wait=false", check=False)
-
-
-def eventually(predicate: Any, timeout: float = 10.0, interval: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s (last value: {last!r})")

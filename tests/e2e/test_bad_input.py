@@ -14,13 +14,12 @@ import re
 import urllib.parse
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 import yaml
 
-if TYPE_CHECKING:  # the e2e conftest is not an importable package module; only its types are used here
-    from conftest import KubeServe
+from harness import KubeServe
 
 pytestmark = pytest.mark.e2e
 

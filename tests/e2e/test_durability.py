@@ -13,33 +13,23 @@ happens within the test.
 from __future__ import annotations
 
 import http.client
-import importlib.util
 import json
 import signal
 import ssl
-import sys
 import threading
 import time
 import urllib.error
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
-if TYPE_CHECKING:
-    from conftest import KubeServe
+from harness import KubeServe, eventually, free_port, start_kubeserve
 
 pytestmark = pytest.mark.e2e
 
-_spec = importlib.util.spec_from_file_location("kubeserve_e2e_harness", Path(__file__).with_name("conftest.py"))
-assert _spec is not None and _spec.loader is not None
-_harness = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = _harness  # dataclasses look their module up while the module runs
-_spec.loader.exec_module(_harness)
-start_kubeserve = _harness.start_kubeserve
-free_port = _harness.free_port
 
 NS = "durable"
 CM_PATH = f"/api/v1/namespaces/{NS}/configmaps"
@@ -258,7 +248,7 @@ def test_watch_from_compacted_history_is_410(server: Server) -> None:
         finally:
             watch.close()
 
-    _harness.eventually(compacted, timeout=15, interval=0.2)
+    eventually(compacted, timeout=15, interval=0.2)
     _assert_expired(server.current, "2")
 
     # the compacted history stays compacted after a restart, and recent history is still served

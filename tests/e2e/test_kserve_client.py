@@ -13,12 +13,11 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 import pytest
 
-if TYPE_CHECKING:  # the e2e conftest is not an importable package module; only its types are used here
-    from conftest import KubeServe
+from harness import KubeServe
 
 pytestmark = pytest.mark.e2e
 

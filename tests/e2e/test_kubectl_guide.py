@@ -17,13 +17,12 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 import yaml
 
-if TYPE_CHECKING:  # the e2e conftest is not an importable package module; only its types are used here
-    from conftest import KubeServe
+from harness import KubeServe, eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -114,17 +113,6 @@ PATCH_ROUTE_TLS = r"""
 
 
 # ---- helpers -----------------------------------------------------------------------------------------
-
-
-def eventually(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s (last value: {last!r})")
 
 
 def kubectl(ks: KubeServe, ns: str, *args: str, **kw: Any) -> subprocess.CompletedProcess[str]:

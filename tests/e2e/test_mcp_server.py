@@ -12,7 +12,7 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 import yaml
@@ -20,8 +20,7 @@ from mcp import StdioServerParameters
 from mcp.client.session import ClientSession
 from mcp.client.stdio import stdio_client
 
-if TYPE_CHECKING:  # the e2e conftest is not an importable package module; only its types are used here
-    from conftest import KubeServe
+from harness import KubeServe
 
 pytestmark = pytest.mark.e2e
 

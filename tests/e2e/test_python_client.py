@@ -13,15 +13,14 @@ import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 import yaml
 from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
 
-if TYPE_CHECKING:  # the e2e conftest is not an importable package module; only its types are used here
-    from conftest import KubeServe
+from harness import KubeServe
 
 pytestmark = pytest.mark.e2e
 

@@ -27,16 +27,11 @@ from typing import Any
 import pytest
 import yaml
 
+from harness import free_port
 from kubeserve.node.accelerators import detect
 
 KUBESERVE = Path(sys.executable).with_name("kubeserve")
 CLI = [str(KUBESERVE)] if KUBESERVE.exists() else [sys.executable, "-m", "kubeserve"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

@@ -3,43 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from world import CM, ISVC, NS, PV, REGISTRY, SECRET, T0, W
 
-from kubeserve.api.kinds import Registry, ResourceKind
+from kubeserve.api.kinds import ResourceKind
 from kubeserve.apiserver.garbage import GarbageCollector
 from kubeserve.apiserver.registry import PATCH_MERGE, Objects
-from kubeserve.apiserver.request import WriteOptions
 from kubeserve.apiserver.watch import Broadcaster
 from kubeserve.store import SqliteStore
 
 Obj = dict[str, Any]
-REGISTRY = Registry()
-W = WriteOptions()
-T0 = datetime(2025, 3, 4, 5, 6, 7, tzinfo=UTC)
-
-
-def kind(group: str, version: str, name: str) -> ResourceKind:
-    found = REGISTRY.by_kind(group, version, name)
-    assert found is not None
-    return found
-
-
-NS = kind("", "v1", "Namespace")
-CM = kind("", "v1", "ConfigMap")
-SECRET = kind("", "v1", "Secret")
-PV = kind("", "v1", "PersistentVolume")
-ISVC = kind("serving.kserve.io", "v1beta1", "InferenceService")
-
-
-@pytest.fixture
-def store() -> Iterator[SqliteStore]:
-    s = SqliteStore(":memory:")
-    yield s
-    s.close()
 
 
 @pytest.fixture

@@ -8,39 +8,22 @@ from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from world import CM, DEPLOY, ISVC, NS, POD, PV, REGISTRY, SECRET, SR, T0, W, kind
 
 from kubeserve.api import errors
-from kubeserve.api.kinds import Registry, ResourceKind
+from kubeserve.api.kinds import ResourceKind
 from kubeserve.apiserver.registry import PATCH_APPLY, PATCH_JSON, PATCH_MERGE, PATCH_STRATEGIC, Objects
 from kubeserve.apiserver.request import WriteOptions
 from kubeserve.store import Event, SqliteStore
 
 Obj = dict[str, Any]
-REGISTRY = Registry()
 
 
-def kind(group: str, version: str, name: str) -> ResourceKind:
-    found = REGISTRY.by_kind(group, version, name)
-    assert found is not None
-    return found
-
-
-NS = kind("", "v1", "Namespace")
-CM = kind("", "v1", "ConfigMap")
-SECRET = kind("", "v1", "Secret")
-POD = kind("", "v1", "Pod")
-PV = kind("", "v1", "PersistentVolume")
-DEPLOY = kind("apps", "v1", "Deployment")
-ISVC = kind("serving.kserve.io", "v1beta1", "InferenceService")
-SR = kind("serving.kserve.io", "v1alpha1", "ServingRuntime")
-W = WriteOptions()
 DRY = WriteOptions(dry_run=True)
-T0 = datetime(2025, 3, 4, 5, 6, 7, tzinfo=UTC)
 
 
 class Clock:
@@ -57,13 +40,6 @@ class Clock:
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
-
-
-@pytest.fixture
-def store() -> Iterator[SqliteStore]:
-    s = SqliteStore(":memory:")
-    yield s
-    s.close()
 
 
 @pytest.fixture

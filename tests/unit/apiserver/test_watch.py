@@ -5,45 +5,23 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from world import CM, NS, REGISTRY, SECRET, T0, W
 
 from kubeserve.api import errors
-from kubeserve.api.kinds import Registry, ResourceKind
 from kubeserve.apiserver import watch as watch_module
 from kubeserve.apiserver.app import OBJECTS, ApiServerSettings, build_app
 from kubeserve.apiserver.registry import PATCH_MERGE, Objects
-from kubeserve.apiserver.request import ListOptions, WriteOptions
+from kubeserve.apiserver.request import ListOptions
 from kubeserve.apiserver.watch import Broadcaster, WatchEvent, WatchStream
 from kubeserve.store import SqliteStore
 
 Obj = dict[str, Any]
-REGISTRY = Registry()
-W = WriteOptions()
-T0 = datetime(2025, 3, 4, 5, 6, 7, tzinfo=UTC)
 STEP = 2.0  # generous upper bound for an event that is already due
-
-
-def kind(group: str, version: str, name: str) -> ResourceKind:
-    found = REGISTRY.by_kind(group, version, name)
-    assert found is not None
-    return found
-
-
-NS = kind("", "v1", "Namespace")
-CM = kind("", "v1", "ConfigMap")
-SECRET = kind("", "v1", "Secret")
-
-
-@pytest.fixture
-def store() -> Iterator[SqliteStore]:
-    s = SqliteStore(":memory:")
-    yield s
-    s.close()
 
 
 @pytest.fixture
