@@ -32,8 +32,6 @@ log = logging.getLogger("kubeserve")
 
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "redhat-ods-applications")
 ACCELERATOR_NAMESPACE = "redhat-ods-applications"
-SERVER_HOSTS = ("127.0.0.1", "::1", "localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
-                "kubernetes.default.svc.cluster.local")
 
 
 @dataclass(frozen=True)
@@ -100,7 +98,7 @@ def prepare_home(settings: Settings) -> tuple[Pki, str]:
     """Create the data directory, PKI, token and kubeconfig (idempotent)."""
     home = settings.home
     home.root.mkdir(parents=True, exist_ok=True)
-    pki = ensure_pki(home.pki, SERVER_HOSTS)
+    pki = ensure_pki(home.pki)
     token = ensure_token(home.token)
     config = build_kubeconfig(server_url(settings), pki.ca_cert, token)
     write_kubeconfig(home.kubeconfig, config)
@@ -158,7 +156,7 @@ async def serve(settings: Settings) -> None:
 
 
 def _ready(settings: Settings) -> bool:
-    context = ssl.create_default_context(cafile=str(settings.home.pki / "ca.crt"))
+    context = ssl.create_default_context(cafile=str(Pki.in_directory(settings.home.pki).ca_cert))
     try:
         with urllib.request.urlopen(f"{server_url(settings)}/readyz", timeout=2, context=context) as response:
             return bool(response.status == 200)

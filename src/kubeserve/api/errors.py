@@ -1,8 +1,8 @@
 """API errors: the one exception tree every layer above the store raises for bad requests.
 
 Each class carries the HTTP code and the Kubernetes `Status.reason` it maps to, so the API server turns
-any of them into a `Status` body with one lookup and the client can map a `Status` back to the same
-class. The tree:
+any of them into a `Status` body with one lookup (and a client can map a `Status` back by its reason).
+The tree:
 
     ApiError
     ├── BadRequest (400)          malformed bodies, bad selectors, strict-decoding errors
@@ -156,44 +156,6 @@ class Invalid(ApiError):
 class InternalError(ApiError):
     code = 500
     reason = "InternalError"
-
-
-_BY_REASON: dict[str, type[ApiError]] = {
-    cls.reason: cls
-    for cls in (
-        BadRequest,
-        Unauthorized,
-        Forbidden,
-        NotFound,
-        MethodNotAllowed,
-        NotAcceptable,
-        AlreadyExists,
-        Conflict,
-        Expired,
-        RequestEntityTooLarge,
-        UnsupportedMediaType,
-        Invalid,
-        InternalError,
-    )
-}
-
-
-def error_from_status(status: dict[str, Any]) -> ApiError:
-    """Map a `Status` body (from a server) back to the exception class it came from."""
-    cls = _BY_REASON.get(str(status.get("reason", "")), ApiError)
-    details = status.get("details") or {}
-    causes = [
-        Cause(reason=c.get("reason", ""), message=c.get("message", ""), field=c.get("field", ""))
-        for c in details.get("causes", []) or []
-    ]
-    err = cls(
-        str(status.get("message", "")),
-        name=details.get("name", ""),
-        group=details.get("group", ""),
-        kind=details.get("kind", ""),
-        causes=causes,
-    )
-    return err
 
 
 def invalid(kind: str, group: str, name: str, causes: list[Cause]) -> Invalid:

@@ -40,6 +40,9 @@ class ResourceKind:
     verbs: tuple[str, ...] = ALL_VERBS
     printer_columns: tuple[PrinterColumn, ...] = ()
     stored: bool = True  # False for virtual kinds (SelfSubjectAccessReview, metrics)
+    # A completed DELETE answers with the deleted object (the apiserver's ReturnDeletedObject) rather than a
+    # Status; true only for the kinds whose registries set it (namespaces, pods, services, PV, PVC, ...).
+    returns_deleted_object: bool = False
     schema_name: str = ""  # components.schemas key in OpenAPI v3
     extra_versions: tuple[str, ...] = field(default=())  # other versions served with the same schema
 
@@ -76,20 +79,22 @@ def _crd_age() -> PrinterColumn:
 
 _CORE = [
     ResourceKind("", "v1", "Namespace", "namespaces", "namespace", False, ("ns",), (), ("status", "finalize"),
-                 schema_name="io.k8s.api.core.v1.Namespace"),
+                 schema_name="io.k8s.api.core.v1.Namespace", returns_deleted_object=True),
     ResourceKind("", "v1", "Pod", "pods", "pod", True, ("po",), ("all",),
-                 ("status", "log", "exec", "portforward", "attach"), schema_name="io.k8s.api.core.v1.Pod"),
+                 ("status", "log", "exec", "portforward", "attach"), schema_name="io.k8s.api.core.v1.Pod",
+                 returns_deleted_object=True),
     ResourceKind("", "v1", "Service", "services", "service", True, ("svc",), ("all",), ("status",),
-                 schema_name="io.k8s.api.core.v1.Service"),
+                 schema_name="io.k8s.api.core.v1.Service", returns_deleted_object=True),
     ResourceKind("", "v1", "Secret", "secrets", "secret", True, schema_name="io.k8s.api.core.v1.Secret"),
     ResourceKind("", "v1", "ConfigMap", "configmaps", "configmap", True, ("cm",),
                  schema_name="io.k8s.api.core.v1.ConfigMap"),
     ResourceKind("", "v1", "ServiceAccount", "serviceaccounts", "serviceaccount", True, ("sa",),
-                 schema_name="io.k8s.api.core.v1.ServiceAccount"),
+                 schema_name="io.k8s.api.core.v1.ServiceAccount", returns_deleted_object=True),
     ResourceKind("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", "persistentvolumeclaim", True,
-                 ("pvc",), (), ("status",), schema_name="io.k8s.api.core.v1.PersistentVolumeClaim"),
+                 ("pvc",), (), ("status",), schema_name="io.k8s.api.core.v1.PersistentVolumeClaim",
+                 returns_deleted_object=True),
     ResourceKind("", "v1", "PersistentVolume", "persistentvolumes", "persistentvolume", False, ("pv",), (),
-                 ("status",), schema_name="io.k8s.api.core.v1.PersistentVolume"),
+                 ("status",), schema_name="io.k8s.api.core.v1.PersistentVolume", returns_deleted_object=True),
     ResourceKind("", "v1", "Endpoints", "endpoints", "endpoints", True, ("ep",),
                  schema_name="io.k8s.api.core.v1.Endpoints"),
     ResourceKind("", "v1", "Event", "events", "event", True, ("ev",), schema_name="io.k8s.api.core.v1.Event"),
@@ -106,7 +111,7 @@ _BUILTIN_GROUPS = [
                  "horizontalpodautoscaler", True, ("hpa",), ("all",), ("status",),
                  schema_name="io.k8s.api.autoscaling.v2.HorizontalPodAutoscaler"),
     ResourceKind("storage.k8s.io", "v1", "StorageClass", "storageclasses", "storageclass", False, ("sc",),
-                 schema_name="io.k8s.api.storage.v1.StorageClass"),
+                 schema_name="io.k8s.api.storage.v1.StorageClass", returns_deleted_object=True),
     ResourceKind("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", "endpointslice", True,
                  schema_name="io.k8s.api.discovery.v1.EndpointSlice"),
     ResourceKind("coordination.k8s.io", "v1", "Lease", "leases", "lease", True,

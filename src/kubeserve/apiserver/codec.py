@@ -22,6 +22,17 @@ _JSON_TYPES = ("application/json", "application/json-patch+json", "application/m
 _YAML_TYPES = ("application/yaml", "application/apply-patch+yaml", "application/x-yaml", "text/yaml")
 
 
+class _JsonYamlLoader(yaml.SafeLoader):
+    """YAML as the apiserver reads it (YAML converted to JSON): timestamps and dates stay strings, so every
+    decoded body is plain JSON data that the store can write back unchanged."""
+
+
+_JsonYamlLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def content_type_of(request: web.Request) -> str:
     """The media type without parameters; a missing Content-Type means JSON (kubernetes-client 37 sends none)."""
     raw = request.headers.get("Content-Type", "")
@@ -65,11 +76,15 @@ def decode_body(raw: bytes, media_type: str) -> Any:
         except (json.JSONDecodeError, UnicodeDecodeError):
             pass
         try:
-            docs = list(yaml.safe_load_all(raw))
+            docs = list(yaml.load_all(raw, Loader=_JsonYamlLoader))
         except yaml.YAMLError as exc:
             raise errors.BadRequest(f"error decoding the request body as YAML: {exc}") from exc
         if len(docs) != 1:
             raise errors.BadRequest(f"the request body must hold exactly one YAML document, not {len(docs)}")
+        try:
+            json.dumps(docs[0])
+        except (TypeError, ValueError) as exc:  # explicit tags like !!binary or !!set have no JSON form
+            raise errors.BadRequest(f"the YAML body holds a value JSON cannot carry: {exc}") from exc
         return docs[0]
     raise errors.UnsupportedMediaType(
         f'the body of the request was in an unknown format ("{media_type}") - accepted media types include: '

@@ -19,7 +19,7 @@ from kubeserve.api.kinds import Registry, ResourceKind
 from kubeserve.api.patch import json_patch, merge_patch
 from kubeserve.api.selectors import LabelSelector
 from kubeserve.apiserver import codec
-from kubeserve.apiserver.registry import PATCH_JSON, PATCH_MERGE, PATCH_TYPES, Objects, WriteResult
+from kubeserve.apiserver.registry import PATCH_JSON, PATCH_MERGE, PATCH_TYPES, Objects
 from kubeserve.apiserver.request import ListOptions, RequestInfo, WriteOptions, parse_bool, parse_resource_path
 from kubeserve.apiserver.watch import Broadcaster, WatchStream
 
@@ -154,7 +154,7 @@ class ResourceHandlers:
         body = await self._body(request)
         result = self.objects.update(info.kind, info.namespace, info.name, body,
                                      WriteOptions.from_query(request.query), info.subresource)
-        return self._write_response(info, result)
+        return codec.json_response(result.object, 200, result.warnings)
 
     async def _patch(self, request: web.Request, info: RequestInfo) -> web.Response:
         media_type = codec.content_type_of(request)
@@ -167,12 +167,8 @@ class ResourceHandlers:
         result = self.objects.patch(info.kind, info.namespace, info.name, media_type, patch,
                                     WriteOptions.from_query(request.query), info.subresource)
         status = 201 if result.created else 200
-        return self._write_response(info, result, status)
-
-    def _write_response(self, info: RequestInfo, result: WriteResult, status: int = 200) -> web.Response:
-        # An update or patch that empties the finalizers of an object being deleted removes it, and answers
-        # with the object (as the apiserver's deleteWithoutFinalizers does), never a Status: clients expect
-        # the updated object from a successful PUT/PATCH (kubectl prints `<kind>/<name> patched`).
+        # Even a patch that empties the finalizers of an object being deleted (and so removes it) answers
+        # with the object, as the apiserver does: kubectl prints `<kind>/<name> patched`.
         return codec.json_response(result.object, status, result.warnings)
 
     async def _delete(self, request: web.Request, info: RequestInfo) -> web.Response:
@@ -184,7 +180,7 @@ class ResourceHandlers:
             preconditions=options.get("preconditions"),
             dry_run=options.get("dryRun") == ["All"] or request.query.get("dryRun") == "All",
         )
-        if result.deleted and (info.kind.group, info.kind.plural) not in RETURNS_DELETED_OBJECT:
+        if result.deleted and not info.kind.returns_deleted_object:
             return codec.json_response(_deleted_status(info.kind, result.object))
         return codec.json_response(result.object)
 
@@ -301,12 +297,6 @@ def to_scale(obj: Obj) -> Obj:
 # The kinds whose apiserver storage sets `ReturnDeletedObject: true`: a completed DELETE answers with the object.
 # Every other kind (ConfigMap, Secret, Deployment, the custom resources, ...) answers with a `Status` Success,
 # which is what the Python client's typed `delete_*` methods deserialise (`V1Status`).
-RETURNS_DELETED_OBJECT = frozenset({
-    ("", "namespaces"), ("", "pods"), ("", "services"), ("", "persistentvolumes"),
-    ("", "persistentvolumeclaims"), ("", "serviceaccounts"), ("storage.k8s.io", "storageclasses"),
-})
-
-
 def _deleted_status(kind: ResourceKind, obj: Obj) -> Obj:
     meta = obj.get("metadata", {})
     return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",

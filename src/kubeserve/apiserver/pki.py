@@ -31,6 +31,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from kubeserve.atomicfile import write_atomic
+
 CA_COMMON_NAME = "kubeserve-ca"
 SERVING_COMMON_NAME = "kubeserve-apiserver"
 DEFAULT_HOSTS: tuple[str, ...] = (
@@ -63,6 +65,16 @@ class Pki:
     serving_cert: Path
     serving_key: Path
 
+    @classmethod
+    def in_directory(cls, directory: Path) -> Pki:
+        """Where the files of a PKI directory are, whether or not they exist yet."""
+        return cls(
+            ca_cert=directory / "ca.crt",
+            ca_key=directory / "ca.key",
+            serving_cert=directory / "serving.crt",
+            serving_key=directory / "serving.key",
+        )
+
 
 def ensure_pki(directory: Path, hosts: Sequence[str] = DEFAULT_HOSTS) -> Pki:
     """Create (or reuse) the CA and a serving certificate for `hosts` under `directory`.
@@ -71,12 +83,7 @@ def ensure_pki(directory: Path, hosts: Sequence[str] = DEFAULT_HOSTS) -> Pki:
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    pki = Pki(
-        ca_cert=directory / "ca.crt",
-        ca_key=directory / "ca.key",
-        serving_cert=directory / "serving.crt",
-        serving_key=directory / "serving.key",
-    )
+    pki = Pki.in_directory(directory)
     with _locked(directory):
         ca_cert, ca_key = _ensure_ca(pki.ca_cert, pki.ca_key)
         _ensure_leaf(ca_cert, ca_key, SERVING_COMMON_NAME, hosts, pki.serving_cert, pki.serving_key)
@@ -164,21 +171,6 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _write_atomic(path: Path, data: bytes, mode: int) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 def _read_token(path: Path) -> str:
     try:
         token = path.read_text().strip()
@@ -263,8 +255,8 @@ def _ensure_ca(cert_path: Path, key_path: Path) -> tuple[x509.Certificate, ec.El
         .sign(key, hashes.SHA256())
     )
     # The key first: a crash in between leaves a mismatched pair, which the next start replaces.
-    _write_atomic(key_path, _key_pem(key), _PRIVATE_MODE)
-    _write_atomic(cert_path, cert.public_bytes(serialization.Encoding.PEM), _PUBLIC_MODE)
+    write_atomic(key_path, _key_pem(key), _PRIVATE_MODE)
+    write_atomic(cert_path, cert.public_bytes(serialization.Encoding.PEM), _PUBLIC_MODE)
     return cert, key
 
 
@@ -365,5 +357,5 @@ def _ensure_leaf(
         )
         .sign(ca_key, hashes.SHA256())
     )
-    _write_atomic(key_path, _key_pem(key), _PRIVATE_MODE)
-    _write_atomic(cert_path, cert.public_bytes(serialization.Encoding.PEM), _PUBLIC_MODE)
+    write_atomic(key_path, _key_pem(key), _PRIVATE_MODE)
+    write_atomic(cert_path, cert.public_bytes(serialization.Encoding.PEM), _PUBLIC_MODE)

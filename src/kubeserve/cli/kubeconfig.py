@@ -8,13 +8,13 @@ key this module does not know about, in order; running it again changes nothing.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from kubeserve.atomicfile import write_atomic
 
 _SECTIONS = ("clusters", "users", "contexts")
 
@@ -50,18 +50,7 @@ def write_kubeconfig(path: Path, config: dict[str, Any]) -> None:
         path = path.resolve()
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     text = yaml.safe_dump(config, sort_keys=False, default_flow_style=False, allow_unicode=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    write_atomic(path, text.encode("utf-8"), 0o600)
 
 
 def _load(target: Path) -> dict[str, Any]:
