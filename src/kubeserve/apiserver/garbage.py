@@ -106,8 +106,6 @@ class GarbageCollector:
     def _finish_deletion(self, kind: ResourceKind, obj: Obj, deps: list[tuple[ResourceKind, Obj]]) -> bool:
         meta = obj["metadata"]
         finalizers = list(meta.get("finalizers") or [])
-        namespace = meta.get("namespace", "")
-        changed = False
         if "orphan" in finalizers:
             for dep_kind, dep in deps:
                 refs = [r for r in dep["metadata"].get("ownerReferences") or [] if r.get("uid") != meta.get("uid")]
@@ -116,18 +114,19 @@ class GarbageCollector:
                                    {"metadata": {"ownerReferences": refs or None}}, _SYSTEM)
             return self._drop_finalizer(kind, obj, "orphan")
         if "foregroundDeletion" in finalizers:
-            if deps:
-                for dep_kind, dep in deps:
-                    if not dep["metadata"].get("deletionTimestamp"):
-                        dep_meta = dep["metadata"]
-                        self.objects.delete(dep_kind, dep_meta.get("namespace", ""), dep_meta["name"],
-                                            propagation="Foreground")
-                        changed = True
-                return changed
-            return self._drop_finalizer(kind, obj, "foregroundDeletion")
+            if not deps:
+                return self._drop_finalizer(kind, obj, "foregroundDeletion")
+            changed = False
+            for dep_kind, dep in deps:
+                dep_meta = dep["metadata"]
+                if not dep_meta.get("deletionTimestamp"):
+                    self.objects.delete(dep_kind, dep_meta.get("namespace", ""), dep_meta["name"],
+                                        propagation="Foreground")
+                    changed = True
+            return changed
         if kind.kind == "Namespace" and kind.group == "":
             return self._finish_namespace(kind, obj)
-        return changed and bool(namespace)
+        return False
 
     def _drop_finalizer(self, kind: ResourceKind, obj: Obj, finalizer: str) -> bool:
         meta = obj["metadata"]
