@@ -46,4 +46,6 @@ sed 's/name: minimal-model$/name: minimal-model-v2/' "$GUIDE/minimal-model-servi
 echo
 echo "kubeserve is serving the API at https://127.0.0.1:$KUBESERVE_API_PORT"
 echo "(the serving controllers, node and gateway arrive with the next issues: the InferenceService stays not Ready)"
-[ "${KEEP:-0}" = 1 ] && echo "still running: export KUBECONFIG=$KUBECONFIG; stop with: $KS down --home $KUBESERVE_HOME"
+if [ "${KEEP:-0}" = 1 ]; then
+  echo "still running: export KUBECONFIG=$KUBECONFIG; stop with: $KS down --home $KUBESERVE_HOME"
+fi
