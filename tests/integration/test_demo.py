@@ -1,0 +1,29 @@
+"""`make demo` is the README's first command: its script must run to the end and show the guide's objects."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from harness import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_demo_script_runs_the_guide_example(tmp_path: Path) -> None:
+    env = {**os.environ, "KUBESERVE_HOME": str(tmp_path / "home"), "KUBESERVE_API_PORT": str(free_port()),
+           "HOME": str(tmp_path)}
+    env.pop("KEEP", None)
+    result = subprocess.run(["bash", "scripts/demo.sh"], cwd=REPO, env=env, capture_output=True, text=True,
+                            timeout=180)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    out = result.stdout
+    for line in ("servingruntime.serving.kserve.io/granite-model created",
+                 "inferenceservice.serving.kserve.io/granite-model created",
+                 "route.route.openshift.io/granite-model created",
+                 "inferenceservice.serving.kserve.io/granite-model unchanged",
+                 "kubeserve stopped"):
+        assert line in out
+    assert 'ServingRuntime "minimal-model" and InferenceService "minimal-model-v2" have different names' in (
+        out + result.stderr)
