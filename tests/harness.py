@@ -114,7 +114,11 @@ def start_kubeserve(home: Path, port: int | None = None, timeout: float = 60,
     port = port or free_port()
     home.mkdir(parents=True, exist_ok=True)
     log_path = home / "server.log"
-    full_env = {**os.environ, "KUBESERVE_HOME": str(home), "KUBESERVE_API_PORT": str(port), **(env or {})}
+    # Each instance gets its own pod and service address ranges, so servers side by side never collide.
+    octet = port % 80
+    full_env = {**os.environ, "KUBESERVE_HOME": str(home), "KUBESERVE_API_PORT": str(port),
+                "KUBESERVE_POD_NETWORK": f"127.{10 + octet}.0.0/16",
+                "KUBESERVE_SERVICE_NETWORK": f"127.{100 + octet}.0.0/16", **(env or {})}
     with open(log_path, "ab") as log:
         process = subprocess.Popen([sys.executable, "-m", "kubeserve", "up"], stdout=log, stderr=log,
                                    env=full_env, start_new_session=True)

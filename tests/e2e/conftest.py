@@ -19,7 +19,9 @@ from harness import KubeServe, start_kubeserve
 def kubeserve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeServe]:
     if shutil.which("kubectl") is None:
         pytest.fail("kubectl is not installed; `make tools` says how to get it")
-    server = start_kubeserve(tmp_path_factory.mktemp("kubeserve-home"))
+    # A fake two-GPU inventory (the node tests schedule onto it) and a short crash-loop back-off base.
+    server = start_kubeserve(tmp_path_factory.mktemp("kubeserve-home"),
+                             env={"KUBESERVE_GPUS": "nvidia.com/gpu=0,1", "KUBESERVE_BACKOFF_SECONDS": "1"})
     yield server
     server.stop()
 

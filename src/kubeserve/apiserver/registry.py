@@ -12,7 +12,7 @@ import builtins
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kubeserve.api import admission, defaults, errors, validation
@@ -337,6 +337,9 @@ class Objects:
             spec_finalizers = (current.get("spec") or {}).get("finalizers") or []
             if spec_finalizers or meta.get("deletionTimestamp"):
                 return self._mark_deleting(kind, current, finalizers, dry_run, namespace_terminating=True)
+        grace = _pod_grace_period(kind, current, grace_period)
+        if grace:
+            return self._mark_pod_terminating(kind, current, finalizers, grace, dry_run)
         if finalizers:
             return self._mark_deleting(kind, current, finalizers, dry_run)
         if dry_run:
@@ -365,6 +368,26 @@ class Objects:
         key = self.key(kind, meta.get("namespace", ""), meta["name"])
         stored = self.store.update(key, new, int(current["metadata"]["resourceVersion"]))
         return WriteResult(stored)
+
+    def _mark_pod_terminating(
+        self, kind: ResourceKind, current: Obj, finalizers: builtins.list[str], grace: int, dry_run: bool,
+    ) -> WriteResult:
+        """Graceful pod deletion: the kubelet stops the containers and then deletes the pod for good.
+
+        As in Kubernetes, a second delete may shorten the grace period but never lengthen it."""
+        new = json_copy(current)
+        meta = new["metadata"]
+        previous = meta.get("deletionGracePeriodSeconds")
+        if meta.get("deletionTimestamp") and previous is not None and previous <= grace:
+            return WriteResult(current)
+        meta["deletionTimestamp"] = now_rfc3339(lambda: self.clock() + timedelta(seconds=grace))
+        meta["deletionGracePeriodSeconds"] = grace
+        if finalizers:
+            meta["finalizers"] = finalizers
+        if dry_run:
+            return WriteResult(new)
+        key = self.key(kind, meta.get("namespace", ""), meta["name"])
+        return WriteResult(self.store.update(key, new, int(current["metadata"]["resourceVersion"])))
 
     # ---- helpers ----------------------------------------------------------------------------------
 
@@ -484,3 +507,15 @@ def _without_managed_times(obj: Obj) -> Obj:
     meta = {k: v for k, v in obj.get("metadata", {}).items() if k != "managedFields"}
     managed = [{k: v for k, v in e.items() if k != "time"} for e in obj.get("metadata", {}).get("managedFields", [])]
     return {**obj, "metadata": {**meta, "managedFields": managed}}
+
+
+def _pod_grace_period(kind: ResourceKind, pod: Obj, requested: int | None) -> int:
+    """Seconds a deleted pod gets to stop; 0 means delete now (never scheduled, finished, or forced)."""
+    if kind.group != "" or kind.kind != "Pod":
+        return 0
+    spec = pod.get("spec") or {}
+    phase = (pod.get("status") or {}).get("phase")
+    if not spec.get("nodeName") or phase in ("Succeeded", "Failed"):
+        return 0
+    grace = requested if requested is not None else spec.get("terminationGracePeriodSeconds", 30)
+    return max(int(grace), 0) if isinstance(grace, int) else 30
