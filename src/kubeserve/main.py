@@ -11,6 +11,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -68,11 +69,41 @@ class Home:
     def port_file(self) -> Path:
         return self.root / "api-port"
 
+    @property
+    def pods(self) -> Path:
+        return self.root / "pods"
+
+    @property
+    def volumes(self) -> Path:
+        return self.root / "volumes"
+
+    @property
+    def images(self) -> Path:
+        return self.root / "images"
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """The embedded node's settings, from `KUBESERVE_*` variables (docs/design/embedded-node.md)."""
+
+    name: str
+    labels: str = ""
+    taints: str = ""
+    gpus: str = ""  # an accelerator inventory instead of detection, e.g. "nvidia.com/gpu=0,1"
+    resource_policy: str = "clamp"
+    pod_network: str = "127.10.0.0/16"
+    isolation: str = "auto"
+    image_catalog: Path | None = None
+    backoff_seconds: float = 10.0
+    keep_pods: bool = False  # leave pods running on shutdown (they are adopted on the next start)
+    kubelet_port: int = 0
+
 
 @dataclass(frozen=True)
 class Settings:
     home: Home
     api: ApiServerSettings
+    node: NodeConfig
 
 
 def load_settings(home: str | None = None, port: int | None = None) -> Settings:
@@ -91,7 +122,26 @@ def load_settings(home: str | None = None, port: int | None = None) -> Settings:
         compact_keep=int(os.environ.get("KUBESERVE_COMPACT_KEEP", "20000")),
         compact_interval=float(os.environ.get("KUBESERVE_COMPACT_SECONDS", "60")),
     )
-    return Settings(home=home_, api=api)
+    env = os.environ
+    node = NodeConfig(
+        name=env.get("KUBESERVE_NODE_NAME") or _default_node_name(),
+        labels=env.get("KUBESERVE_NODE_LABELS", ""),
+        taints=env.get("KUBESERVE_NODE_TAINTS", ""),
+        gpus=env.get("KUBESERVE_GPUS", ""),
+        resource_policy=env.get("KUBESERVE_RESOURCE_POLICY", "clamp"),
+        pod_network=env.get("KUBESERVE_POD_NETWORK", "127.10.0.0/16"),
+        isolation=env.get("KUBESERVE_ISOLATION", "auto"),
+        image_catalog=Path(env.get("KUBESERVE_IMAGE_CATALOG") or home_.root / "images.yaml"),
+        backoff_seconds=float(env.get("KUBESERVE_BACKOFF_SECONDS", "10")),
+        keep_pods=env.get("KUBESERVE_KEEP_PODS", "") not in ("", "0", "false"),
+        kubelet_port=int(env.get("KUBESERVE_KUBELET_PORT", "0")),
+    )
+    return Settings(home=home_, api=api, node=node)
+
+
+def _default_node_name() -> str:
+    name = "".join(c if c.isalnum() or c in "-." else "-" for c in socket.gethostname().lower()).strip("-.")
+    return name or "kubeserve"
 
 
 def prepare_home(settings: Settings) -> tuple[Pki, str]:

@@ -636,6 +636,38 @@ def test_finalizers_hold_deletion_until_removed(objects: Objects, clock: Clock) 
     assert objects.find(CM, "default", "c") is None
 
 
+def _pod(node: str = "", grace: int | None = None) -> dict[str, Any]:
+    spec: dict[str, Any] = {"containers": [{"name": "main", "image": "busybox"}]}
+    if node:
+        spec["nodeName"] = node
+    if grace is not None:
+        spec["terminationGracePeriodSeconds"] = grace
+    return {"metadata": {"name": "p"}, "spec": spec}
+
+
+def test_bound_pod_deletion_is_graceful_and_may_only_shorten(objects: Objects, clock: Clock) -> None:
+    objects.create(POD, "default", _pod(node="n1", grace=20), W)
+    marked = objects.delete(POD, "default", "p")
+    assert not marked.deleted
+    meta = marked.object["metadata"]
+    assert (meta["deletionTimestamp"], meta["deletionGracePeriodSeconds"]) == ("2025-03-04T05:06:27Z", 20)
+
+    assert objects.delete(POD, "default", "p", grace_period=60).object == marked.object  # never lengthened
+    shorter = objects.delete(POD, "default", "p", grace_period=5).object["metadata"]
+    assert (shorter["deletionTimestamp"], shorter["deletionGracePeriodSeconds"]) == ("2025-03-04T05:06:12Z", 5)
+
+    assert objects.delete(POD, "default", "p", grace_period=0).deleted  # the kubelet's final delete
+    assert objects.find(POD, "default", "p") is None
+
+
+@pytest.mark.parametrize(("node", "phase"), [("", ""), ("n1", "Succeeded"), ("n1", "Failed")])
+def test_pods_without_running_containers_are_deleted_at_once(objects: Objects, node: str, phase: str) -> None:
+    objects.create(POD, "default", _pod(node=node), W)
+    if phase:
+        objects.patch(POD, "default", "p", PATCH_MERGE, {"status": {"phase": phase}}, W, subresource="status")
+    assert objects.delete(POD, "default", "p").deleted
+
+
 def test_update_removing_last_finalizer_deletes(objects: Objects) -> None:
     objects.create(CM, "default", cm(metadata={"name": "c", "finalizers": ["a.io/x"]}), W)
     objects.delete(CM, "default", "c")
