@@ -43,7 +43,7 @@ spec:
       terminationGracePeriodSeconds: 10
       containers:
       - name: web
-        image: %(image)s
+        image: TEST_IMAGE
         args: ["--port=8080"]
         env:
         - {name: MESSAGE, value: v1}
@@ -64,7 +64,7 @@ spec:
   selector: {app: web}
   ports:
   - {name: http, port: 80, targetPort: http}
-""" % {"image": TEST_IMAGE}
+""".replace("TEST_IMAGE", TEST_IMAGE)
 
 
 def pods(kubeserve: KubeServe, namespace: str, selector: str) -> list[dict[str, Any]]:
