@@ -8,18 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import os
 import signal
-import socket
 import ssl
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from kubeserve.api import errors
 from kubeserve.apiserver.app import ApiServer, ApiServerSettings
@@ -27,7 +28,19 @@ from kubeserve.apiserver.pki import Pki, ensure_pki, ensure_token, server_ssl_co
 from kubeserve.apiserver.request import WriteOptions
 from kubeserve.cli.app import build_cli
 from kubeserve.cli.kubeconfig import build_kubeconfig, merge_kubeconfig, write_kubeconfig
+from kubeserve.client import ApiClient, ClientConfig, EventRecorder
+from kubeserve.gateway.services import ServiceProxy
 from kubeserve.node.accelerators import accelerator_profile, detect
+from kubeserve.node.kubelet.images import ImageCatalog
+from kubeserve.node.kubelet.kubelet import Kubelet, KubeletSettings
+from kubeserve.node.kubelet.process import ProcessManager
+from kubeserve.node.kubelet.sandbox import detect_isolation
+from kubeserve.node.kubelet.server import KubeletServer
+from kubeserve.node.nodestatus import NodeStatusReporter
+from kubeserve.node.scheduler import Scheduler
+from kubeserve.node.settings import NodeSettings, settings_from_env
+from kubeserve.node.volumes import LocalPathProvisioner
+from kubeserve.node.workloads import WorkloadControllers
 
 log = logging.getLogger("kubeserve")
 
@@ -83,27 +96,23 @@ class Home:
 
 
 @dataclass(frozen=True)
-class NodeConfig:
-    """The embedded node's settings, from `KUBESERVE_*` variables (docs/design/embedded-node.md)."""
+class KubeletConfig:
+    """The kubelet's settings, from `KUBESERVE_*` variables (docs/node.md)."""
 
-    name: str
-    labels: str = ""
-    taints: str = ""
-    gpus: str = ""  # an accelerator inventory instead of detection, e.g. "nvidia.com/gpu=0,1"
-    resource_policy: str = "clamp"
     pod_network: str = "127.10.0.0/16"
     isolation: str = "auto"
     image_catalog: Path | None = None
     backoff_seconds: float = 10.0
     keep_pods: bool = False  # leave pods running on shutdown (they are adopted on the next start)
-    kubelet_port: int = 0
+    port: int = 0  # the kubelet's endpoint for logs/exec/port-forward; 0 picks a free port
 
 
 @dataclass(frozen=True)
 class Settings:
     home: Home
     api: ApiServerSettings
-    node: NodeConfig
+    node: NodeSettings
+    kubelet: KubeletConfig
 
 
 def load_settings(home: str | None = None, port: int | None = None) -> Settings:
@@ -121,27 +130,22 @@ def load_settings(home: str | None = None, port: int | None = None) -> Settings:
         bookmark_interval=float(os.environ.get("KUBESERVE_BOOKMARK_SECONDS", "30")),
         compact_keep=int(os.environ.get("KUBESERVE_COMPACT_KEEP", "20000")),
         compact_interval=float(os.environ.get("KUBESERVE_COMPACT_SECONDS", "60")),
+        service_network=os.environ.get("KUBESERVE_SERVICE_NETWORK", "127.96.0.0/16"),
     )
     env = os.environ
-    node = NodeConfig(
-        name=env.get("KUBESERVE_NODE_NAME") or _default_node_name(),
-        labels=env.get("KUBESERVE_NODE_LABELS", ""),
-        taints=env.get("KUBESERVE_NODE_TAINTS", ""),
-        gpus=env.get("KUBESERVE_GPUS", ""),
-        resource_policy=env.get("KUBESERVE_RESOURCE_POLICY", "clamp"),
-        pod_network=env.get("KUBESERVE_POD_NETWORK", "127.10.0.0/16"),
-        isolation=env.get("KUBESERVE_ISOLATION", "auto"),
-        image_catalog=Path(env.get("KUBESERVE_IMAGE_CATALOG") or home_.root / "images.yaml"),
-        backoff_seconds=float(env.get("KUBESERVE_BACKOFF_SECONDS", "10")),
-        keep_pods=env.get("KUBESERVE_KEEP_PODS", "") not in ("", "0", "false"),
-        kubelet_port=int(env.get("KUBESERVE_KUBELET_PORT", "0")),
-    )
-    return Settings(home=home_, api=api, node=node)
-
-
-def _default_node_name() -> str:
-    name = "".join(c if c.isalnum() or c in "-." else "-" for c in socket.gethostname().lower()).strip("-.")
-    return name or "kubeserve"
+    try:
+        node = settings_from_env(env)
+        kubelet = KubeletConfig(
+            pod_network=env.get("KUBESERVE_POD_NETWORK", "127.10.0.0/16"),
+            isolation=env.get("KUBESERVE_ISOLATION", "auto"),
+            image_catalog=Path(env.get("KUBESERVE_IMAGE_CATALOG") or home_.root / "images.yaml"),
+            backoff_seconds=float(env.get("KUBESERVE_BACKOFF_SECONDS", "10")),
+            keep_pods=env.get("KUBESERVE_KEEP_PODS", "") not in ("", "0", "false"),
+            port=int(env.get("KUBESERVE_KUBELET_PORT", "0")),
+        )
+    except ValueError as exc:
+        raise SystemExit(f"kubeserve: {exc}") from exc
+    return Settings(home=home_, api=api, node=node, kubelet=kubelet)
 
 
 def prepare_home(settings: Settings) -> tuple[Pki, str]:
@@ -179,8 +183,67 @@ def bootstrap(server: ApiServer) -> None:
         log.info("detected %d x %s (%s)", accelerator.count, accelerator.display_name, accelerator.resource)
 
 
+class EmbeddedNode:
+    """The components that make the API server a one-node cluster, started after it and stopped before it.
+
+    Each is a plain API client; this is the only place that knows them all."""
+
+    def __init__(self, settings: Settings, client: ApiClient, token: str) -> None:
+        self.settings = settings
+        self.client = client
+        self.processes = ProcessManager(settings.home.pods)
+        self.kubelet_server = KubeletServer(client, settings.home.pods, port=settings.kubelet.port, token=token,
+                                            node_name=settings.node.name)
+        self.kubelet: Kubelet | None = None
+        self.others: list[Any] = []
+
+    async def start(self) -> None:
+        settings, client = self.settings, self.client
+        home = settings.home
+        for directory in (home.pods, home.volumes, home.images):
+            directory.mkdir(parents=True, exist_ok=True)
+        isolation = detect_isolation(settings.kubelet.isolation)
+        kubelet_port = await self.kubelet_server.start()
+        node_settings = replace(settings.node, kubelet_port=kubelet_port)
+        self.others = [
+            NodeStatusReporter(client, node_settings, home.root),
+            LocalPathProvisioner(client, home.volumes),
+            WorkloadControllers(client),
+            Scheduler(client, node_settings.name, node_settings.resource_policy),
+            ServiceProxy(client),
+        ]
+        for component in self.others:
+            await component.start()
+        kubelet_settings = KubeletSettings(
+            node_name=node_settings.name, pods_dir=home.pods, pod_cidr_prefix=pod_prefix(settings.kubelet.pod_network),
+            inventory=node_settings.inventory, isolation=isolation, backoff_base=settings.kubelet.backoff_seconds)
+        images = ImageCatalog(home.images, settings.kubelet.image_catalog)
+        recorder = EventRecorder(client, "kubelet", node_settings.name)
+        self.kubelet = Kubelet(client, kubelet_settings, self.processes, images, recorder)
+        await self.kubelet.start()
+        log.info("node %s ready: isolation %s, pod network %s, kubelet on 127.0.0.1:%d", node_settings.name,
+                 isolation, settings.kubelet.pod_network, kubelet_port)
+
+    async def stop(self) -> None:
+        if self.kubelet is not None:
+            await self.kubelet.stop(kill=not self.settings.kubelet.keep_pods)
+        for component in reversed(self.others):
+            with contextlib.suppress(Exception):
+                await component.stop()
+        await self.kubelet_server.stop()
+
+
+def pod_prefix(network: str) -> str:
+    """`127.10.0.0/16` → `127.10`: pods get addresses in a loopback /16 (docs/node.md)."""
+    parsed = ipaddress.IPv4Network(network)
+    if parsed.prefixlen != 16 or not parsed.is_loopback:
+        raise SystemExit(f"kubeserve: KUBESERVE_POD_NETWORK={network} must be a loopback /16 such as 127.10.0.0/16")
+    return ".".join(str(parsed.network_address).split(".")[:2])
+
+
 async def serve(settings: Settings) -> None:
     pki, token = prepare_home(settings)
+    pod_prefix(settings.kubelet.pod_network)  # fail before starting anything
     api_settings = ApiServerSettings(**{**settings.api.__dict__, "tokens": (token,)})
     server = ApiServer(api_settings, server_ssl_context(pki))
     try:
@@ -190,19 +253,35 @@ async def serve(settings: Settings) -> None:
         raise SystemExit(f"kubeserve: cannot listen on {settings.api.host}:{settings.api.port}: {exc.strerror}. "
                          "Is another kubeserve running? Use --port or KUBESERVE_API_PORT.") from exc
     bootstrap(server)
-    settings.home.pid_file.write_text(str(os.getpid()))
-    log.info("kubeserve API server listening on %s (kubeconfig: %s)", server_url(settings), settings.home.kubeconfig)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    client = await ApiClient.open(ClientConfig(server=server_url(settings), token=token, ca_file=str(pki.ca_cert)))
+    node = EmbeddedNode(settings, client, token)
     try:
+        await node.start()
+        settings.home.pid_file.write_text(str(os.getpid()))
+        log.info("kubeserve API server listening on %s (kubeconfig: %s)", server_url(settings),
+                 settings.home.kubeconfig)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
         await stop.wait()
     finally:
+        await node.stop()
+        await client.close()
         await server.stop()
         with contextlib.suppress(FileNotFoundError):
             if settings.home.pid_file.read_text().strip() == str(os.getpid()):
                 settings.home.pid_file.unlink()
+
+
+def kill_leftover_pods(settings: Settings) -> None:
+    """After the server is gone (even by SIGKILL), no pod process may outlive `kubeserve down`."""
+    if not settings.home.pods.is_dir() or settings.kubelet.keep_pods:
+        return
+    processes = ProcessManager(settings.home.pods)
+    for pod_dir in settings.home.pods.iterdir():
+        if pod_dir.is_dir():
+            processes.kill_all(pod_dir.name)
 
 
 def _ready(settings: Settings) -> bool:
@@ -274,6 +353,7 @@ class Actions:
             os.kill(pid, signal.SIGKILL)
         with contextlib.suppress(FileNotFoundError):
             settings.home.pid_file.unlink()
+        kill_leftover_pods(settings)
         print("kubeserve stopped")
         return 0
 

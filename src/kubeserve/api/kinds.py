@@ -119,6 +119,11 @@ _BUILTIN_GROUPS = [
     ResourceKind("authorization.k8s.io", "v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews",
                  "selfsubjectaccessreview", False, verbs=("create",), stored=False,
                  schema_name="io.k8s.api.authorization.v1.SelfSubjectAccessReview"),
+    # metrics.k8s.io is metrics-server's group (kubectl top): computed from the kubelets' stats, never stored
+    ResourceKind("metrics.k8s.io", "v1beta1", "NodeMetrics", "nodes", "", False, verbs=("get", "list"),
+                 stored=False, schema_name="io.k8s.metrics.pkg.apis.metrics.v1beta1.NodeMetrics"),
+    ResourceKind("metrics.k8s.io", "v1beta1", "PodMetrics", "pods", "", True, verbs=("get", "list"),
+                 stored=False, schema_name="io.k8s.metrics.pkg.apis.metrics.v1beta1.PodMetrics"),
 ]
 
 _KSERVE_GROUP = "serving.kserve.io"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import ipaddress
 import logging
 import ssl
 from collections.abc import Awaitable, Callable
@@ -25,6 +26,7 @@ from kubeserve.apiserver import codec, discovery
 from kubeserve.apiserver.garbage import GarbageCollector
 from kubeserve.apiserver.handlers import ResourceHandlers
 from kubeserve.apiserver.registry import Objects
+from kubeserve.apiserver.streams import PodStreams
 from kubeserve.apiserver.watch import Broadcaster, compact_periodically
 from kubeserve.store import SqliteStore, Store
 
@@ -36,6 +38,7 @@ _ANONYMOUS_PATHS = ("/version", "/version/", "/healthz", "/livez", "/readyz")
 OBJECTS = web.AppKey("objects", Objects)
 BROADCASTER = web.AppKey("broadcaster", Broadcaster)
 GC = web.AppKey("gc", GarbageCollector)
+STREAMS = web.AppKey("streams", PodStreams)
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,7 @@ class ApiServerSettings:
     compact_keep: int = 20_000
     compact_interval: float = 60.0
     gc_resync: float = 10.0
+    service_network: str = "127.96.0.0/16"  # Service ClusterIPs; loopback, so the gateway can listen on them
 
 
 def _error_middleware() -> Middleware:
@@ -90,10 +94,12 @@ def build_app(
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> web.Application:
     registry = registry or Registry()
-    objects = Objects(store, registry, clock)
+    objects = Objects(store, registry, clock, ipaddress.IPv4Network(settings.service_network))
     broadcaster = Broadcaster(store)
+    # pods/log, exec, attach, portforward and metrics.k8s.io call the kubelet with the server's own token
+    streams = PodStreams(objects, registry, settings.tokens[0] if settings.tokens else "", clock)
     handlers = ResourceHandlers(objects, broadcaster, registry, clock, settings.max_body_bytes,
-                                settings.bookmark_interval, settings.watch_timeout)
+                                settings.bookmark_interval, settings.watch_timeout, streams)
     gc = GarbageCollector(objects, broadcaster, settings.gc_resync)
     address = f"{settings.host}:{settings.port}"
 
@@ -104,6 +110,16 @@ def build_app(
     app[OBJECTS] = objects
     app[BROADCASTER] = broadcaster
     app[GC] = gc
+    app[STREAMS] = streams
+
+    async def open_streams(app: web.Application) -> None:
+        await streams.open()
+
+    async def close_streams(app: web.Application) -> None:
+        await streams.close()
+
+    app.on_startup.append(open_streams)
+    app.on_cleanup.append(close_streams)
 
     async def version(request: web.Request) -> web.Response:
         return codec.json_response(discovery.version_info())

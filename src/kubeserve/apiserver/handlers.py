@@ -21,6 +21,7 @@ from kubeserve.api.selectors import LabelSelector
 from kubeserve.apiserver import codec
 from kubeserve.apiserver.registry import PATCH_JSON, PATCH_MERGE, PATCH_TYPES, Objects
 from kubeserve.apiserver.request import ListOptions, RequestInfo, WriteOptions, parse_bool, parse_resource_path
+from kubeserve.apiserver.streams import STREAM_SUBRESOURCES, PodStreams
 from kubeserve.apiserver.watch import Broadcaster, WatchStream
 
 Obj = dict[str, Any]
@@ -36,6 +37,7 @@ class ResourceHandlers:
         max_body_bytes: int,
         bookmark_interval: float,
         watch_timeout: float,
+        streams: PodStreams | None = None,
     ) -> None:
         self.objects = objects
         self.broadcaster = broadcaster
@@ -44,13 +46,18 @@ class ResourceHandlers:
         self.max_body_bytes = max_body_bytes
         self.bookmark_interval = bookmark_interval
         self.watch_timeout = watch_timeout
+        self.streams = streams
 
     async def dispatch(self, request: web.Request) -> web.StreamResponse:
         info = parse_resource_path(self.registry, request.path)
         method = request.method
         if info.kind.kind == "SelfSubjectAccessReview":
             return await self._access_review(request, info)
-        if info.subresource in ("log", "exec", "portforward", "attach"):
+        if self.streams is not None and info.subresource in STREAM_SUBRESOURCES:
+            return await self.streams.serve(request, info)
+        if self.streams is not None and not info.kind.stored and info.kind.group == "metrics.k8s.io":
+            return await self.streams.serve_metrics(request, info)
+        if info.subresource in STREAM_SUBRESOURCES:
             raise errors.BadRequest(
                 f'pod "{info.name}" has no running containers to {info.subresource}: pods run only when the '
                 "kubeserve node is running (kubeserve up starts it)")

@@ -9,6 +9,7 @@ dry runs. The HTTP handlers decode requests into calls on `Objects`; the garbage
 from __future__ import annotations
 
 import builtins
+import ipaddress
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from kubeserve.api.kinds import Registry, ResourceKind
 from kubeserve.api.names import generate_name_suffix
 from kubeserve.api.patch import json_patch, merge_patch, strategic_merge_patch
 from kubeserve.api.selectors import FieldSelector, LabelSelector
+from kubeserve.apiserver import allocators
 from kubeserve.apiserver.request import WriteOptions
 from kubeserve.store import Key, KeyExists, KeyNotFound, RevisionConflict, Store
 
@@ -53,9 +55,11 @@ class Objects:
     """Create, read, update, patch and delete objects of any served kind with Kubernetes semantics."""
 
     def __init__(
-        self, store: Store, registry: Registry, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+        self, store: Store, registry: Registry, clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        service_network: ipaddress.IPv4Network = allocators.SERVICE_RANGE,
     ) -> None:
         self.store = store
+        self.service_network = service_network
         self.registry = registry
         self.clock = clock
 
@@ -104,6 +108,9 @@ class Objects:
             self._check_namespace_writable(meta["namespace"])
         warnings += self._admit(kind, obj, None)
         defaults.apply_defaults(kind, obj)
+        if kind.group == "" and kind.kind == "Service":
+            self._check_ips(kind, obj, allocators.allocate(obj, allocators.used_ips(self.list(kind, "")[0]),
+                                                                self.service_network))
         now = now_rfc3339(self.clock)
         for server_field in ("uid", "resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds"):
             meta.pop(server_field, None)
@@ -252,6 +259,8 @@ class Objects:
         if subresource == "":
             warnings += self._admit(kind, new, current)
         defaults.apply_defaults(kind, new)
+        if kind.group == "" and kind.kind == "Service" and subresource == "":
+            self._check_ips(kind, new, allocators.keep_allocated(current, new))
         self._check_finalizers(kind, current, new)
         if _spec_changed(kind, current, new):
             new["metadata"]["generation"] = int(current["metadata"].get("generation", 1)) + 1
@@ -472,6 +481,10 @@ class Objects:
         if review.errors:
             raise errors.invalid(kind.kind, kind.group, obj["metadata"].get("name", ""), list(review.errors))
         return list(review.warnings)
+
+    def _check_ips(self, kind: ResourceKind, obj: Obj, causes: builtins.list[errors.Cause]) -> None:
+        if causes:
+            raise errors.invalid(kind.kind, kind.group, obj["metadata"].get("name", ""), causes)
 
     def _check_finalizers(self, kind: ResourceKind, current: Obj, new: Obj) -> None:
         if not current["metadata"].get("deletionTimestamp"):
