@@ -1,6 +1,7 @@
 """The streaming verbs end to end with the real kubectl: logs (-f, --tail, --timestamps, --previous, -c),
-exec (exit codes, stdin), port-forward (pod and service) and top, through the in-process API server over TLS
-to an in-process kubelet server reading a pod directory written here (notes §9).
+exec (exit codes, stdin, a TTY; and the Python client's v4), port-forward (pod and service) and top, through
+the in-process API server over TLS to an in-process kubelet server reading a pod directory written here
+(notes §9).
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ import contextlib
 import json
 import os
 import shutil
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -230,10 +230,6 @@ async def test_top(world: World) -> None:
     rc, out, err = await world.kubectl("top", "node")
     assert rc == 0, err
     assert "node1" in out
-
-
-def test_python_is_recent() -> None:
-    assert sys.version_info >= (3, 11)
 
 
 async def test_exec_with_a_terminal(world: World) -> None:

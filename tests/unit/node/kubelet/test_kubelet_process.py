@@ -204,3 +204,15 @@ async def test_mount_namespace_sees_volume_and_resolves_services(tmp_path: Path,
     assert (code, output) == (0, b'{"model": "tiny"}')
     status = await pm.stop(rc, 2)
     assert status.signal == 15
+
+
+async def test_cpu_limit_becomes_a_cfs_quota_where_writable(pm: ProcessManager) -> None:
+    rc = pm.start("pod12", "c", 0, launch("sleep", "30"), None, 0.5)
+    quotas = [Path(g, "cpu.cfs_quota_us") for g in rc.cgroups if Path(g, "cpu.cfs_quota_us").exists()]
+    quotas += [Path(g, "cpu.max") for g in rc.cgroups if Path(g, "cpu.max").exists()]
+    if not quotas:
+        await pm.stop(rc, 0)
+        pytest.skip("no writable cpu controller here: cpu limits are not enforced")
+    assert quotas[0].read_text().split()[0] == "50000"
+    await pm.stop(rc, 1)
+    assert not any(Path(g).exists() for g in rc.cgroups)
