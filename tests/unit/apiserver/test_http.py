@@ -560,9 +560,9 @@ async def test_table_list(client: Client) -> None:
     assert table["rows"][0]["object"]["kind"] == "PartialObjectMetadata"
 
 
-async def test_log_of_a_pod_explains_itself(client: Client) -> None:
-    body = await status_of(await client.get("/api/v1/namespaces/default/pods/p/log", headers=AUTH), 400)
-    assert "kubeserve up" in body["message"]
+async def test_log_of_a_missing_pod_is_not_found(client: Client) -> None:
+    body = await status_of(await client.get("/api/v1/namespaces/default/pods/p/log", headers=AUTH), 404)
+    assert body["message"] == 'pods "p" not found'
 
 
 # ---- SelfSubjectAccessReview ------------------------------------------------------------------------------

@@ -149,7 +149,7 @@ class DeploymentController:
         if any(_spec_replicas(rs) > 0 for rs in olds):
             olds = [await self._scale(d, rs, 0, strategy) for rs in olds]
             return await self._rollout_status(d, new, olds, original, strategy)
-        if self._old_pods_running(new, olds):
+        if self._old_pods_running(d, olds):
             return await self._rollout_status(d, new, olds, original, strategy)
         if new is None:
             d, new, olds = await self._sync_revision(d, rs_list, strategy, create=True)
@@ -358,11 +358,12 @@ class DeploymentController:
             await self.client.delete_if_exists(self.rs_kind, d["metadata"].get("namespace", ""), name)
             self.superseded.forget("ReplicaSet", d["metadata"].get("namespace", ""), name)
 
-    def _old_pods_running(self, new: Obj | None, olds: list[Obj]) -> bool:
+    def _old_pods_running(self, d: Obj, olds: list[Obj]) -> bool:
+        """Recreate starts new pods only once no old pod runs (a terminating one still does)."""
         if sum(int((rs.get("status") or {}).get("replicas") or 0) for rs in olds) > 0:
             return True
-        old_uids = {rs["metadata"].get("uid") for rs in olds if new is None or rs is not new}
-        for pod in self.pods.list(next(iter(olds), new or {}).get("metadata", {}).get("namespace", "")):
+        old_uids = {rs["metadata"].get("uid") for rs in olds}
+        for pod in self.pods.list(d["metadata"].get("namespace", "")):
             ref = owners.controller_ref(pod)
             if ref is None or ref.get("uid") not in old_uids:
                 continue

@@ -181,7 +181,7 @@ def test_service_env_scope(links: bool | None, expect_web: bool) -> None:
                 svc("web", "team", "127.96.0.20", [{"port": 80}]),
                 svc("other", "elsewhere", "127.96.0.21", [{"port": 80}]),
                 svc("headless", "team", "None", [{"port": 80}])]
-    spec = {} if links is None else {"enableServiceLinks": links}
+    spec: Obj = {} if links is None else {"enableServiceLinks": links}
     p = pod(**spec)
     p["metadata"]["namespace"] = "team"
     container = {"name": "c", "env": [{"name": "URL", "value": "http://$(WEB_SERVICE_HOST)"}]}
@@ -263,7 +263,7 @@ def test_mount_script_covers_missing_parents_with_tmpfs_only_where_allowed(tmp_p
 def test_subpath_selects_inside_the_volume_and_refuses_escapes(tmp_path: Path) -> None:
     vol = tmp_path / "vol"
     vol.mkdir()
-    container = {"name": "c", "command": ["x"],
+    container: Obj = {"name": "c", "command": ["x"],
                  "volumeMounts": [{"name": "m", "mountPath": "/mnt/cfg", "subPath": "sub/dir"}]}
     launch = build_launch(pod([container]), container, image(), sandbox(tmp_path, "path-rewrite", {"m": vol}),
                           lookups(), {}, host_env={})

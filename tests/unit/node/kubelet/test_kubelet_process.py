@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -173,9 +174,9 @@ async def test_run_in_uses_the_container_env(pm: ProcessManager) -> None:
     assert len(big) == 1000
 
 
-def lookups(services: list[dict[str, object]]) -> Lookups:
+def lookups(services: list[dict[str, Any]]) -> Lookups:
     return Lookups(secret=lambda ns, n: None, config_map=lambda ns, n: None, pvc_path=lambda ns, n: None,
-                   services=lambda: services)  # type: ignore[arg-type,return-value]
+                   services=lambda: services)
 
 
 @pytest.mark.skipif(detect_isolation("auto") != "mount-namespace", reason="no unprivileged mount namespaces here")
@@ -183,10 +184,11 @@ async def test_mount_namespace_sees_volume_and_resolves_services(tmp_path: Path,
     models = tmp_path / "pvc-models"
     models.mkdir()
     (models / "config.json").write_text('{"model": "tiny"}')
-    services = [{"metadata": {"name": "web", "namespace": "default"}, "spec": {"clusterIP": "127.96.0.10"}}]
-    container = {"name": "c", "command": ["sh", "-c",
-                                          "cat /mnt/models/config.json; echo; getent hosts web.default.svc.cluster.local;"
-                                          " touch /mnt/models/x || echo read-only; exec sleep 30"],
+    services: list[dict[str, Any]] = [{"metadata": {"name": "web", "namespace": "default"},
+                                       "spec": {"clusterIP": "127.96.0.10"}}]
+    script = ("cat /mnt/models/config.json; echo; getent hosts web.default.svc.cluster.local; "
+              "touch /mnt/models/x || echo read-only; exec sleep 30")
+    container = {"name": "c", "command": ["sh", "-c", script],
                  "volumeMounts": [{"name": "models", "mountPath": "/mnt/models", "readOnly": True}]}
     pod = {"metadata": {"name": "p", "namespace": "default", "uid": "pod11"},
            "spec": {"containers": [container], "volumes": [{"name": "hostdir", "hostPath": {"path": str(models)}},

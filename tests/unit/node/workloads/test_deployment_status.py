@@ -78,7 +78,8 @@ def test_progress_updates_the_replica_set_updated_condition() -> None:
     d = deployment(status={"replicas": 4, "updatedReplicas": 1, "conditions": [earlier]})
     status = ds.rollout_status(d, [Counts(2, 2, 2, 2), Counts(2, 2, 1, 1)], Counts(2, 2, 1, 1), "web-new", 1, T0)
     cond = condition(status, ds.PROGRESSING)
-    assert cond is not None and cond["reason"] == ds.RS_UPDATED and cond["message"] == 'ReplicaSet "web-new" is progressing.'
+    assert cond is not None and cond["reason"] == ds.RS_UPDATED
+    assert cond["message"] == 'ReplicaSet "web-new" is progressing.'
     assert cond["lastUpdateTime"] == STAMP and cond["lastTransitionTime"] == earlier["lastTransitionTime"]
 
 

@@ -137,7 +137,7 @@ def test_equal_ignoring_hash() -> None:
 
 # -- claims, expectations, pods from templates --------------------------------------------------------------
 
-OWNER = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "web-abc", "uid": "uid-web-abc"}}
+OWNER: Obj = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "web-abc", "uid": "uid-web-abc"}}
 
 
 def test_claim() -> None:

@@ -208,9 +208,9 @@ async def test_deployment_rolls_out_serves_endpoints_and_rolls_over(world: World
     pods, _ = await client.list(pod_kind, NS)
     assert {p["metadata"]["labels"]["pod-template-hash"] for p in pods} == {second_hash}
     events, _ = await client.list(client.kind("v1", "Event"), NS)
-    messages = {e["message"] for e in events}
-    assert f"Scaled up replica set web-{second_hash} from 0 to 1" in messages
-    assert f"Scaled down replica set web-{first_hash} from 3 to 2" in messages
+    texts = {e["message"] for e in events}
+    assert f"Scaled up replica set web-{second_hash} from 0 to 1" in texts
+    assert f"Scaled down replica set web-{first_hash} from 3 to 2" in texts
 
     async def endpoints_moved() -> bool:
         ep = await client.get(client.kind("v1", "Endpoints"), NS, "web")
@@ -231,3 +231,48 @@ async def test_deployment_rolls_out_serves_endpoints_and_rolls_over(world: World
     assert new["spec"]["replicas"] == 5
     assert new["metadata"]["annotations"]["deployment.kubernetes.io/desired-replicas"] == "5"
     assert new["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "2"
+
+
+async def test_replica_set_adopts_orphans_and_replaces_failed_pods(world: World) -> None:
+    client = world.client
+    rs_kind = client.kind("apps/v1", "ReplicaSet")
+    pod_kind = client.kind("v1", "Pod")
+    template = {"metadata": {"labels": {"app": "db"}}, "spec": {"containers": [{"name": "main", "image": "img:1"}]}}
+    orphan = await client.create(pod_kind, NS, {"metadata": {"name": "db-orphan", "labels": {"app": "db"}},
+                                                "spec": template["spec"]})
+    await client.create(rs_kind, NS, {"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "db"},
+                                      "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "db"}},
+                                               "template": template}})
+
+    async def two_ready() -> bool:
+        rs = await client.get(rs_kind, NS, "db")
+        return (rs.get("status") or {}).get("readyReplicas") == 2
+
+    await eventually(two_ready)
+    rs = await client.get(rs_kind, NS, "db")
+    pods, _ = await client.list(pod_kind, NS, label_selector="app=db")
+    assert len(pods) == 2
+    adopted = next(p for p in pods if p["metadata"]["name"] == "db-orphan")
+    assert adopted["metadata"]["uid"] == orphan["metadata"]["uid"]
+    assert adopted["metadata"]["ownerReferences"][0]["uid"] == rs["metadata"]["uid"]
+    assert rs["status"]["observedGeneration"] == rs["metadata"]["generation"]
+
+    await client.patch(pod_kind, NS, "db-orphan", {"status": {"phase": "Failed"}}, subresource="status")
+
+    async def replaced() -> bool:
+        pods, _ = await client.list(pod_kind, NS, label_selector="app=db")
+        names = {p["metadata"]["name"] for p in pods}
+        return "db-orphan" not in names and len(names) == 2 and await two_ready()
+
+    await eventually(replaced)
+
+    await client.patch(rs_kind, NS, "db", {"spec": {"replicas": 1}})
+
+    async def one_left() -> bool:
+        pods, _ = await client.list(pod_kind, NS, label_selector="app=db")
+        return len(pods) == 1
+
+    await eventually(one_left)
+    events, _ = await client.list(client.kind("v1", "Event"), NS)
+    reasons = {e["reason"] for e in events if e["involvedObject"]["name"] == "db"}
+    assert {"SuccessfulCreate", "SuccessfulDelete"} <= reasons
