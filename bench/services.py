@@ -22,7 +22,7 @@ from pathlib import Path
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from harness import start_kubeserve  # noqa: E402
+from harness import start_kubeserve
 
 MANIFEST = """
 apiVersion: apps/v1

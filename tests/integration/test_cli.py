@@ -268,8 +268,10 @@ def test_down_stops_it_and_status_then_fails(running: Instance) -> None:
     assert "not running" in status.stdout
     with pytest.raises((urllib.error.URLError, OSError)):
         running.request("/readyz", None)
-    # the port is free again
+    # the port is free again for a listener (SO_REUSEADDR, as every server sets: the server's own API client
+    # may leave connections in TIME_WAIT on it)
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("127.0.0.1", running.port))
     again = running.cli("down")
     assert again.returncode == 0 and "not running" in again.stdout
