@@ -43,9 +43,22 @@ run kubectl explain inferenceservice.spec.predictor.model.storage
 step "kubectl apply (an InferenceService naming another runtime: kubeserve warns)"
 sed 's/name: minimal-model$/name: minimal-model-v2/' "$GUIDE/minimal-model-service.yaml" | kubectl apply -n my-namespace -f -
 
+# The embedded node: a Deployment and a Service, run as local process trees, queried the guide's way.
+run kubectl get nodes -o wide
+step "kubectl get nodes -o custom-columns=NAME:.metadata.name,GPUs:.status.capacity.nvidia\\.com/gpu"
+kubectl get nodes -o custom-columns=NAME:.metadata.name,GPUs:.status.capacity.nvidia\\.com/gpu
+run kubectl create deployment hello --image=kubeserve/http-test-server --replicas=2 --port=8080 -n my-namespace
+run kubectl expose deployment hello --port=80 --target-port=8080 -n my-namespace
+run kubectl rollout status deployment/hello -n my-namespace --timeout=120s
+run kubectl get pods,services,endpoints -n my-namespace -o wide
+run kubectl run test-curl --image=curlimages/curl:latest --rm -i --restart=Never -n my-namespace -- \
+  curl -s http://hello.my-namespace.svc.cluster.local:80/
+run kubectl logs -l app=hello -n my-namespace --prefix --tail=3
+run kubectl top pod -n my-namespace
+
 echo
 echo "kubeserve is serving the API at https://127.0.0.1:$KUBESERVE_API_PORT"
-echo "(the serving controllers, node and gateway arrive with the next issues: the InferenceService stays not Ready)"
+echo "(the serving controllers and gateway arrive with the next issues: the InferenceService stays not Ready)"
 if [ "${KEEP:-0}" = 1 ]; then
   echo "still running: export KUBECONFIG=$KUBECONFIG; stop with: $KS down --home $KUBESERVE_HOME"
 fi

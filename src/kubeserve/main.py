@@ -22,6 +22,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from kubeserve.api import errors
 from kubeserve.apiserver.app import ApiServer, ApiServerSettings
 from kubeserve.apiserver.pki import Pki, ensure_pki, ensure_token, server_ssl_context
@@ -294,11 +296,15 @@ def _ready(settings: Settings) -> bool:
 
 
 def _pid(settings: Settings) -> int | None:
+    """The running server's pid, or None. A killed server may linger as a zombie where nothing reaps it, and
+    its pid may be reused: only a live kubeserve process counts."""
     try:
         pid = int(settings.home.pid_file.read_text().strip())
-        os.kill(pid, 0)
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE or "kubeserve" not in " ".join(process.cmdline()):
+            return None
         return pid
-    except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
+    except (FileNotFoundError, ValueError, psutil.Error):
         return None
 
 

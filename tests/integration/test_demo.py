@@ -23,6 +23,8 @@ def test_demo_script_runs_the_guide_example(tmp_path: Path) -> None:
                  "inferenceservice.serving.kserve.io/granite-model created",
                  "route.route.openshift.io/granite-model created",
                  "inferenceservice.serving.kserve.io/granite-model unchanged",
+                 "deployment \"hello\" successfully rolled out",
+                 '"hostname": "hello-',
                  "kubeserve stopped"):
         assert line in out
     assert 'ServingRuntime "minimal-model" and InferenceService "minimal-model-v2" have different names' in (
