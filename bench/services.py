@@ -4,15 +4,22 @@ Starts `kubeserve up` in a temporary home, runs one replica of the HTTP test ser
 drives the same load at the pod's own address (the baseline) and at the Service's `clusterIP:80` (through
 kubeserve's service proxy), alternating rounds so both see the same machine noise. For each mode — a new
 connection per request (what the proxy must accept and dial each time) and keep-alive connections — it
-prints requests/s and latency percentiles side by side, and the ratios proxied/direct. It never asserts.
+prints requests/s and latency percentiles side by side, and the ratios proxied/direct, and the CPU time the
+kubeserve process spent per request (for proxied requests, mostly the service proxy; for direct ones, the
+idle cost of the rest of kubeserve). It never asserts.
 
-    .venv/bin/python bench/services.py [--seconds 4] [--concurrency 8] [--rounds 2]
+`--uvloop` runs the kubeserve process on uvloop's event loop (uvloop must be installed in the venv), by a
+`sitecustomize` on its PYTHONPATH that installs uvloop's policy in `python -m kubeserve up` only, so the
+kubeserve code is unchanged and the pods and this client keep the stock loop.
+
+    .venv/bin/python bench/services.py [--seconds 4] [--concurrency 8] [--rounds 2] [--uvloop]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import tempfile
 import time
@@ -54,6 +61,10 @@ class Sample:
     latencies: list[float] = field(default_factory=list)
     errors: int = 0
     seconds: float = 0.0
+    cpu: float = 0.0  # seconds of kubeserve CPU while it ran
+
+    def cpu_per_request(self) -> float:
+        return self.cpu / len(self.latencies) * 1e6 if self.latencies else float("nan")
 
     def rate(self) -> float:
         return len(self.latencies) / self.seconds if self.seconds else 0.0
@@ -97,26 +108,47 @@ def merge(samples: list[Sample]) -> Sample:
         out.latencies += s.latencies
         out.errors += s.errors
         out.seconds += s.seconds
+        out.cpu += s.cpu
     return out
 
 
-async def measure(direct: str, proxied: str, args: argparse.Namespace) -> None:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of one process (its threads, not its children), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+SITECUSTOMIZE = """
+import sys
+if sys.orig_argv[1:4] == ["-m", "kubeserve", "up"]:
+    import asyncio, uvloop
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+"""
+
+
+async def measure(direct: str, proxied: str, pid: int, args: argparse.Namespace) -> None:
     print(f"direct: {direct}   proxied: {proxied}   concurrency {args.concurrency}, "
-          f"{args.rounds} x {args.seconds:.0f} s per mode and target, alternating")
-    print(f"{'mode':<24}{'target':<10}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}")
+          f"{args.rounds} x {args.seconds:.0f} s per mode and target, alternating"
+          f"{', kubeserve on uvloop' if args.uvloop else ''}")
+    print(f"{'mode':<24}{'target':<10}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}{'ks cpu us/req':>15}")
     for keep_alive in (False, True):
         mode = "keep-alive" if keep_alive else "new connection each"
         results: dict[str, list[Sample]] = {"direct": [], "proxied": []}
         for _ in range(args.rounds):
             for name, url in (("direct", direct), ("proxied", proxied)):
-                results[name].append(await drive(url, args.seconds, args.concurrency, keep_alive))
+                before = cpu_seconds(pid)
+                sample = await drive(url, args.seconds, args.concurrency, keep_alive)
+                sample.cpu = cpu_seconds(pid) - before
+                results[name].append(sample)
         merged = {name: merge(samples) for name, samples in results.items()}
         for name, s in merged.items():
             print(f"{mode:<24}{name:<10}{s.rate():>10.0f}{s.percentile(0.5):>10.2f}{s.percentile(0.99):>10.2f}"
-                  f"{s.errors:>8}")
+                  f"{s.errors:>8}{s.cpu_per_request():>15.0f}")
         d, p = merged["direct"], merged["proxied"]
+        extra_cpu = p.cpu_per_request() - d.cpu_per_request()
         print(f"{mode:<24}{'ratio':<10}{p.rate() / d.rate():>10.2f}{p.percentile(0.5) / d.percentile(0.5):>10.2f}"
-              f"{p.percentile(0.99) / d.percentile(0.99):>10.2f}   (proxied / direct)")
+              f"{p.percentile(0.99) / d.percentile(0.99):>10.2f}{'':>8}{extra_cpu:>15.0f}"
+              f"   (proxied / direct; cpu: proxied - direct)")
 
 
 def main() -> None:
@@ -124,9 +156,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--uvloop", action="store_true", help="run the kubeserve process on uvloop")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="kubeserve-bench-") as home:
-        server = start_kubeserve(Path(home) / "home")
+        env: dict[str, str] = {}
+        if args.uvloop:
+            (Path(home) / "sitecustomize.py").write_text(SITECUSTOMIZE)
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [home, os.environ.get("PYTHONPATH")]))
+        server = start_kubeserve(Path(home) / "home", env=env)
         try:
             server.kubectl("apply", "-f", "-", input=MANIFEST)
             server.kubectl("rollout", "status", "deployment/echo", "--timeout=120s", timeout=150)
@@ -134,7 +171,7 @@ def main() -> None:
             service = server.kubectl_json("get", "service", "echo")
             direct = f"http://{pod['status']['podIP']}:8080/healthz"
             proxied = f"http://{service['spec']['clusterIP']}:80/healthz"
-            asyncio.run(measure(direct, proxied, args))
+            asyncio.run(measure(direct, proxied, server.process.pid, args))
         finally:
             server.stop()
 

@@ -1,11 +1,17 @@
 """The Service data path: each ClusterIP:port is a listener that forwards connections to ready endpoints.
 
 ClusterIPs are loopback addresses (`127.96.0.0/16`), so listening on one needs no interface setup. The
-listeners follow the Services (opened when a Service or port appears, closed when it goes); the endpoints
-are read from the EndpointSlices at connect time, so a pod turning Ready or unready takes effect on the
-next connection. Balancing is `balance.pick` (least connections, then round-robin); an endpoint that
-refuses the connection is skipped for another. With no ready endpoint the client gets a plain
-`503 Service Unavailable` saying so, instead of a reset it cannot explain.
+listeners follow the Services (opened when a Service or port appears, closed when it goes); the ready
+endpoints of each Service port are computed from its EndpointSlices once per slice change and kept, so a
+pod turning Ready or unready takes effect on the next connection without a connection paying for a lookup.
+Balancing is `balance.pick` (least connections, then round-robin); an endpoint that refuses the connection
+is skipped for another. With no ready endpoint the client gets a plain `503 Service Unavailable` saying so,
+instead of a reset it cannot explain.
+
+Bytes are spliced by two `asyncio.Protocol`s wired to each other's transports, not by coroutines pumping
+streams: a chunk costs one callback and one `write` instead of a task wake-up per read and per drain.
+Back-pressure is the transports' own: a side whose write buffer passes the high-water mark pauses reading
+on the other side until it drains. An EOF is passed on as a half-close, and a reset aborts both sides.
 """
 
 from __future__ import annotations
@@ -102,9 +108,13 @@ class ServiceProxy:
         self._routes: dict[tuple[str, int], ServicePort] = {}
         self._servers: dict[tuple[str, int], asyncio.Server] = {}
         self._failed: dict[tuple[str, int], str] = {}  # address -> the bind error already logged
+        # (namespace, service) -> port name -> ready endpoints; an entry is dropped when a slice of that
+        # Service changes and rebuilt by the next connection to it
+        self._ready: dict[tuple[str, str], dict[str, list[str]]] = {}
         self._active: dict[str, int] = {}
         self._cursors: dict[ServicePort, int] = {}
-        self._connections: set[asyncio.Task[None]] = set()
+        self._connections: set[_Inbound] = set()
+        self._dialing: set[asyncio.Task[None]] = set()
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -115,6 +125,7 @@ class ServiceProxy:
 
     async def start(self) -> None:
         self.services.add_handler(lambda old, new: self._changed.set())
+        self.slices.add_handler(self._slice_changed)
         self.services.start()
         self.slices.start()
         await self.services.wait_synced()
@@ -130,11 +141,14 @@ class ServiceProxy:
             self._task = None
         for address in list(self._servers):
             self._close(address)
-        for task in list(self._connections):
+        for task in list(self._dialing):
             task.cancel()
-        for task in list(self._connections):
+        for task in list(self._dialing):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        for inbound in list(self._connections):
+            inbound.abort()
+        await asyncio.sleep(0)  # let the aborted transports close their sockets
         await self.services.stop()
         await self.slices.stop()
 
@@ -153,18 +167,22 @@ class ServiceProxy:
             self._close(address)
         for address in [a for a in self._failed if a not in desired]:
             del self._failed[address]
+        routes = set(desired.values())
+        for route in [r for r in self._cursors if r not in routes]:
+            del self._cursors[route]
+        services = {(r.namespace, r.service) for r in routes}
+        for key in [k for k in self._ready if k not in services]:
+            del self._ready[key]
         for address in desired:
             if address not in self._servers:
                 await self._open(address)
 
     async def _open(self, address: tuple[str, int]) -> None:
         ip, port = address
-
-        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await self._serve(address, reader, writer)
-
+        loop = asyncio.get_running_loop()
         try:
-            server = await asyncio.start_server(handle, ip, port, limit=BUFFER, reuse_address=True, backlog=1024)
+            server = await loop.create_server(lambda: _Inbound(self, address), ip, port, reuse_address=True,
+                                              backlog=1024)
         except OSError as exc:
             if self._failed.get(address) != str(exc):
                 log.warning("cannot listen on %s:%d for Service %s: %s (the Service is unreachable by its "
@@ -181,90 +199,175 @@ class ServiceProxy:
         if server is not None:
             server.close()  # open connections are left to finish
 
+    # -- ready endpoints -----------------------------------------------------------------------------------
+
+    def _slice_changed(self, old: Obj | None, new: Obj | None) -> None:
+        for slice_ in (old, new):
+            if slice_ is None:
+                continue
+            meta = slice_.get("metadata") or {}
+            service = (meta.get("labels") or {}).get(SERVICE_NAME_LABEL)
+            if service:
+                self._ready.pop((meta.get("namespace", "") or "", service), None)
+
+    def _endpoints(self, route: ServicePort) -> list[str]:
+        ports = self._ready.setdefault((route.namespace, route.service), {})
+        found = ports.get(route.port_name)
+        if found is None:
+            slices = self.slices.list(route.namespace, f"{SERVICE_NAME_LABEL}={route.service}")
+            found = ports[route.port_name] = ready_endpoints(slices, route.port_name)
+        return found
+
     # -- one connection ------------------------------------------------------------------------------------
 
-    async def _serve(self, address: tuple[str, int], reader: asyncio.StreamReader,
-                     writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._connections.add(task)
-        try:
-            route = self._routes.get(address)
-            if route is None:
-                return
-            upstream = await self._connect(route)
-            if upstream is None:
-                await _refuse(reader, writer, unavailable_response(route))
-                return
-            target, up_reader, up_writer = upstream
-            self._active[target] = self._active.get(target, 0) + 1
-            try:
-                _tune(writer)
-                _tune(up_writer)
-                await asyncio.gather(_pipe(reader, up_writer, writer), _pipe(up_reader, writer, up_writer))
-            finally:
-                self._active[target] -= 1
-                if not self._active[target]:
-                    del self._active[target]
-                up_writer.close()
-        except (ConnectionError, OSError):
-            pass
-        finally:
-            writer.close()
-            if task is not None:
-                self._connections.discard(task)
+    def _accepted(self, inbound: _Inbound) -> None:
+        self._connections.add(inbound)
+        route = self._routes.get(inbound.address)
+        if route is None:  # the Service went away while the connection waited in the backlog
+            inbound.abort()
+            return
+        task = asyncio.get_running_loop().create_task(self._dial(inbound, route))
+        self._dialing.add(task)
+        task.add_done_callback(self._dialing.discard)
+        inbound.dialing = task
 
-    async def _connect(self, route: ServicePort) -> tuple[str, asyncio.StreamReader, asyncio.StreamWriter] | None:
-        slices = self.slices.list(route.namespace, f"{SERVICE_NAME_LABEL}={route.service}")
-        endpoints = ready_endpoints(slices, route.port_name)
+    async def _dial(self, inbound: _Inbound, route: ServicePort) -> None:
+        endpoints = self._endpoints(route)
+        loop = asyncio.get_running_loop()
         failed: set[str] = set()
         while True:
             target, self._cursors[route] = balance.pick(endpoints, self._active, self._cursors.get(route, 0),
                                                         failed)
             if target is None:
-                return None
+                inbound.refuse(unavailable_response(route))
+                return
             host, _, port = target.rpartition(":")
             try:
-                up_reader, up_writer = await asyncio.wait_for(asyncio.open_connection(host, int(port), limit=BUFFER),
-                                                              CONNECT_TIMEOUT)
+                async with asyncio.timeout(CONNECT_TIMEOUT):
+                    _, upstream = await loop.create_connection(_Pipe, host, int(port))
             except (OSError, TimeoutError) as exc:
                 log.info("Service %s: endpoint %s refused the connection (%s); trying another", route.label,
                          target, exc)
                 failed.add(target)
                 continue
-            return target, up_reader, up_writer
+            break
+        if inbound.transport is None or inbound.transport.is_closing():  # aborted by stop() meanwhile
+            upstream.abort()
+            return
+        self._active[target] = self._active.get(target, 0) + 1
+        inbound.target = target
+        inbound.link(upstream)
+
+    def _finished(self, inbound: _Inbound) -> None:
+        self._connections.discard(inbound)
+        if inbound.dialing is not None:
+            inbound.dialing.cancel()  # the client left while an endpoint was being dialed
+        if inbound.target is not None:
+            self._active[inbound.target] -= 1
+            if not self._active[inbound.target]:
+                del self._active[inbound.target]
 
 
-def _tune(writer: asyncio.StreamWriter) -> None:
-    transport = writer.transport
-    transport.set_write_buffer_limits(high=BUFFER)
+class _Pipe(asyncio.Protocol):
+    """One side of a spliced pair: what its transport reads is written to the peer's transport. Reading
+    starts paused and begins when `link` pairs it."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.peer: _Pipe | None = None
+        self._read_eof = False  # this side sent its EOF
+        self._wrote_eof = False  # the peer's EOF was passed on to this side
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.pause_reading()
+        transport.set_write_buffer_limits(high=BUFFER)
+
+    def link(self, peer: _Pipe) -> None:
+        self.peer, peer.peer = peer, self
+        for side in (self, peer):
+            if side.transport is not None:
+                side.transport.resume_reading()
+
+    def data_received(self, data: bytes) -> None:
+        peer = self.peer
+        if peer is not None and peer.transport is not None and not peer.transport.is_closing():
+            peer.transport.write(data)
+
+    def eof_received(self) -> bool:
+        self._read_eof = True
+        peer = self.peer
+        if peer is not None and peer.transport is not None:
+            if not peer.transport.is_closing():
+                peer.transport.write_eof()
+            peer._wrote_eof = True
+            peer._close_if_done()
+        self._close_if_done()
+        return True  # keep the transport: the other direction may still be carrying bytes
+
+    def _close_if_done(self) -> None:
+        if self._read_eof and self._wrote_eof and self.transport is not None:
+            self.transport.close()  # flushes what is still buffered first
+
+    # the peer is what fills this side's write buffer, so its reading is what pauses
+    def pause_writing(self) -> None:
+        if self.peer is not None and self.peer.transport is not None:
+            self.peer.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.peer is not None and self.peer.transport is not None:
+            self.peer.transport.resume_reading()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        peer = self.peer
+        if peer is not None and peer.transport is not None:
+            if exc is None:
+                peer.transport.close()
+            else:
+                peer.transport.abort()
+
+    def abort(self) -> None:
+        for side in (self, self.peer):
+            if side is not None and side.transport is not None:
+                side.transport.abort()
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, source: asyncio.StreamWriter) -> None:
-    """Copy one direction until EOF, then half-close the other side so it sees the end too. An error on
-    either side aborts both, so the opposite pipe does not wait forever."""
-    try:
-        while True:
-            data = await reader.read(BUFFER)
-            if not data:
-                break
-            writer.write(data)
-            await writer.drain()
-        if writer.can_write_eof() and not writer.is_closing():
-            writer.write_eof()
-    except (ConnectionError, OSError):
-        writer.transport.abort()
-        source.transport.abort()
+class _Inbound(_Pipe):
+    """The client's side: reports to the proxy, which dials an endpoint and links it, or refuses."""
 
+    def __init__(self, proxy: ServiceProxy, address: tuple[str, int]) -> None:
+        super().__init__()
+        self.proxy = proxy
+        self.address = address
+        self.target: str | None = None  # the endpoint, once linked
+        self.dialing: asyncio.Task[None] | None = None
+        self._refusing: asyncio.TimerHandle | None = None
 
-async def _refuse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, response: bytes) -> None:
-    """Send the 503 and close without a reset: drain what the client sent (briefly), or it may never read
-    the answer."""
-    writer.write(response)
-    await writer.drain()
-    if writer.can_write_eof():
-        writer.write_eof()
-    with contextlib.suppress(TimeoutError, ConnectionError, OSError):
-        async with asyncio.timeout(1.0):
-            while await reader.read(BUFFER):
-                pass
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self.proxy._accepted(self)
+
+    def link(self, peer: _Pipe) -> None:
+        self.dialing = None
+        super().link(peer)
+
+    def refuse(self, response: bytes) -> None:
+        """Send the 503 and close without a reset: read and drop what the client sent until its EOF (for
+        a second at most), or it may never read the answer."""
+        self.dialing = None
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        transport.write(response)
+        transport.write_eof()
+        self._wrote_eof = True
+        self._refusing = asyncio.get_running_loop().call_later(1.0, transport.close)
+        transport.resume_reading()
+        self._close_if_done()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._refusing is not None:
+            self._refusing.cancel()
+        super().connection_lost(exc)
+        self.proxy._finished(self)

@@ -1,46 +1,49 @@
 """The pod worker: runs the pods bound to this node as local process trees and writes their status.
 
 Level-triggered like every controller here: a reconcile per pod key re-reads the pod from the informer,
-compares it with what this process has observed (`PodState`: containers, pulls, back-offs), starts what
-should run, and writes `status` once, only when it changed. Everything that waits runs as a task that
-enqueues the pod when it is done: image pulls, graceful stops, probes. A ~1 s tick notices container exits
-and memory-limit kills, since those are files and signals, not API events.
+compares it with what this process has observed (`podstate.PodState`), lets `containers.ContainerRunner`
+start what should run, and writes `status` once, only when it changed. Everything that waits runs as a task
+that enqueues the pod when it is done: image pulls (`pulls`), graceful stops, probes (`prober`). A ~1 s tick
+notices container exits and memory-limit kills, since those are files and signals, not API events.
 
 The primitives (images, sandbox, launch, process, probes; docs/design/kubelet-interfaces.md) know nothing
 of the API; the decisions are pure (allocation, restarts, podstatus). A kubelet that starts again adopts
-the containers that kept running (the shim outlives us) and kills those whose pod is gone.
+the containers that kept running (`adoption`; the shim outlives us) and kills those whose pod is gone.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import json
 import logging
-import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from kubeserve.api import errors
 from kubeserve.atomicfile import write_atomic
 from kubeserve.client import ApiClient, Controller, EventRecorder, Informer, Key, Obj, Result, object_key
-from kubeserve.node.fit import parse_quantity
-from kubeserve.node.kubelet import allocation, podstatus, restarts
-from kubeserve.node.kubelet.images import ImagePullError, PulledImage
-from kubeserve.node.kubelet.launch import ConfigError, Launch, build_launch
-from kubeserve.node.kubelet.podstatus import ContainerView, Exit, Observation
-from kubeserve.node.kubelet.probes import run_probe
-from kubeserve.node.kubelet.process import ExitStatus, ProcessError, RunningContainer
-from kubeserve.node.kubelet.sandbox import Lookups, Sandbox, SandboxError, prepare_sandbox, remove_sandbox, write_hosts
+from kubeserve.node.kubelet import allocation, emptydirs, podstatus, restarts, volumesync
+from kubeserve.node.kubelet.adoption import DEVICES_FILE, reap_orphans, restore
+from kubeserve.node.kubelet.containers import ContainerRunner, container_view, oom_event
+from kubeserve.node.kubelet.podstate import (
+    TERMINAL,
+    ContainerState,
+    ImageCatalog,
+    PodState,
+    ProcessManager,
+    grace_seconds,
+    now_rfc3339,
+)
+from kubeserve.node.kubelet.podstatus import Observation
+from kubeserve.node.kubelet.pulls import ImagePuller
+from kubeserve.node.kubelet.sandbox import Lookups, SandboxError, prepare_sandbox, remove_sandbox, write_hosts
+
+__all__ = ["ImageCatalog", "Kubelet", "KubeletSettings", "ProcessManager"]
 
 log = logging.getLogger(__name__)
-
-TERMINAL = ("Succeeded", "Failed")
-DEVICES_FILE = "devices.json"
 
 
 @dataclass(frozen=True)
@@ -59,144 +62,11 @@ class KubeletSettings:
     pull_progress_interval: float = 10.0  # at most one progress Event per image this often
     workers: int = 4
     resync: float = 30.0
+    volume_check_period: float = 5.0  # how often emptyDir volumes with a sizeLimit are measured
 
     @property
     def backoff(self) -> restarts.BackOffPolicy:
         return restarts.BackOffPolicy(self.backoff_base, self.backoff_cap, self.backoff_reset)
-
-
-class ProcessManager(Protocol):
-    """What the pod worker needs of `process.ProcessManager` (a Protocol, so tests can pass a double)."""
-
-    def start(self, pod_uid: str, name: str, restart_count: int, launch: Launch,
-              memory_limit: int | None, cpu_limit: float | None) -> RunningContainer: ...
-    def adopt(self, pod_uid: str, name: str) -> RunningContainer | None: ...
-    def exit_status(self, rc: RunningContainer) -> ExitStatus | None: ...
-    async def stop(self, rc: RunningContainer, grace_seconds: float) -> ExitStatus: ...
-    def kill_all(self, pod_uid: str) -> None: ...
-    def enforce_limits(self) -> list[RunningContainer]: ...
-    def usage(self, rc: RunningContainer) -> tuple[int, int]: ...
-    def running(self) -> list[RunningContainer]: ...
-    def last_exit(self, pod_uid: str, name: str) -> ExitStatus | None: ...
-    async def run_in(self, rc: RunningContainer, argv: list[str], timeout: float) -> tuple[int, bytes]: ...
-
-
-class ImageCatalog(Protocol):
-    def is_present(self, image: str) -> bool: ...
-    async def pull(self, image: str, progress: Callable[[str], Awaitable[None]]) -> PulledImage: ...
-
-
-# -- what the pod worker has observed of each pod -----------------------------------------------------------
-
-@dataclass
-class ContainerState:
-    name: str
-    init: bool
-    run: int = 0  # restartCount: the number of the current (or latest) run, also its log file's name
-    ran: bool = False  # run `run` has been started, so the next start is run + 1
-    rc: RunningContainer | None = None
-    started_mono: float = 0.0
-    exit: Exit | None = None  # how run `run` ended, while it is not running
-    last: Exit | None = None  # lastState
-    backoff: restarts.BackOff | None = None
-    reported: restarts.BackOff | None = None  # the back-off already announced with a BackOff Event
-    restart: bool = False  # exited and will run again (after `backoff`)
-    config_error: tuple[str, float] | None = None  # (message, retry at)
-    started: bool = False
-    ready: bool = False
-    kill_message: str | None = None  # a probe asked for a restart
-    probe_task: asyncio.Task[None] | None = None
-    stop_task: asyncio.Task[ExitStatus] | None = None
-
-    @property
-    def finished(self) -> bool:
-        return self.rc is None and self.exit is not None and not self.restart
-
-    @property
-    def succeeded(self) -> bool:
-        return self.finished and self.exit is not None and self.exit.exit_code == 0
-
-
-@dataclass
-class PullState:
-    task: asyncio.Task[None] | None = None
-    error: tuple[str, str] | None = None  # (reason, message)
-    failed_at: float = 0.0
-    backoff: restarts.BackOff | None = None
-
-
-@dataclass
-class PodState:
-    uid: str
-    namespace: str
-    name: str
-    ip: str | None = None
-    devices: allocation.Devices | None = None
-    sandbox: Sandbox | None = None
-    sandbox_backoff: restarts.BackOff | None = None
-    start_time: str | None = None
-    failure: tuple[str, str] | None = None
-    containers: dict[str, ContainerState] = field(default_factory=dict)
-    images: dict[str, PulledImage] = field(default_factory=dict)
-    pulls: dict[str, PullState] = field(default_factory=dict)
-    terminating: asyncio.Task[None] | None = None
-    done: bool = False  # phase is Succeeded/Failed: nothing runs any more
-
-    @property
-    def key(self) -> Key:
-        return self.namespace, self.name
-
-    @property
-    def ref(self) -> Obj:
-        return {"apiVersion": "v1", "kind": "Pod",
-                "metadata": {"name": self.name, "namespace": self.namespace, "uid": self.uid}}
-
-    def tasks(self) -> list[asyncio.Task[Any]]:
-        out: list[asyncio.Task[Any]] = [p.task for p in self.pulls.values() if p.task is not None]
-        for cs in self.containers.values():
-            out += [t for t in (cs.probe_task, cs.stop_task) if t is not None]
-        return out
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _epoch(stamp: str) -> float:
-    try:
-        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return time.time()
-
-
-def _exit(status: ExitStatus, run: int) -> Exit:
-    return Exit(exit_code=status.exit_code, reason=status.reason, started_at=status.started_at,
-                finished_at=status.finished_at, signal=status.signal, run=run)
-
-
-def _grace(pod: Obj) -> float:
-    meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
-    grace = meta.get("deletionGracePeriodSeconds")
-    if grace is None:
-        grace = spec.get("terminationGracePeriodSeconds")
-    return float(30 if grace is None else max(int(grace), 0))
-
-
-def _limits(container: Obj) -> tuple[int | None, float | None]:
-    limits = (container.get("resources") or {}).get("limits") or {}
-    memory = cpu = None
-    with contextlib.suppress(ValueError, ZeroDivisionError):
-        if limits.get("memory") is not None:
-            memory = int(parse_quantity(limits["memory"]))
-    with contextlib.suppress(ValueError, ZeroDivisionError):
-        if limits.get("cpu") is not None:
-            cpu = float(parse_quantity(limits["cpu"]))
-    return memory, cpu
-
-
-def _specs(pod: Obj) -> list[tuple[Obj, bool]]:
-    spec = pod.get("spec") or {}
-    return [(c, True) for c in spec.get("initContainers") or []] + [(c, False) for c in spec.get("containers") or []]
 
 
 class Kubelet:
@@ -219,8 +89,13 @@ class Kubelet:
         self._state: dict[Key, PodState] = {}
         self._lookups = Lookups(secret=self._secrets.get, config_map=self._config_maps.get,
                                 pvc_path=self._pvc_path, services=self._services.list)
+        puller = ImagePuller(images, recorder, settings.backoff, settings.pull_progress_interval, self._spawn)
+        self._containers = ContainerRunner(processes, recorder, puller, self._lookups, settings.backoff,
+                                           self._spawn, self._controller.enqueue)
         self._tick_task: asyncio.Task[None] | None = None
         self._hosts_pending = False
+        self._refresh_pending: dict[Key, set[str]] = {}  # pod -> volumes to materialize again
+        self._next_volume_check = 0.0
 
     # -- life cycle -------------------------------------------------------------------------------------
 
@@ -235,6 +110,8 @@ class Kubelet:
         for informer in (self._pvcs, self._pvs):
             self._controller.watch(informer, lambda _obj: [object_key(p) for p in self._pods.list()])
         self._services.add_handler(lambda _old, _new: self._schedule_hosts())
+        self._secrets.add_handler(lambda old, new: self._volume_source_changed("Secret", old or new))
+        self._config_maps.add_handler(lambda old, new: self._volume_source_changed("ConfigMap", old or new))
         self._controller.start()
         self._tick_task = asyncio.get_running_loop().create_task(self._tick(), name="kubelet tick")
 
@@ -263,7 +140,7 @@ class Kubelet:
         stops = []
         for ps in self._state.values():
             pod = self._pods.get(ps.namespace, ps.name) or {}
-            grace = min(_grace(pod), cap)
+            grace = min(grace_seconds(pod), cap)
             stops += [self.processes.stop(cs.rc, grace) for cs in ps.containers.values() if cs.rc is not None]
         if stops:
             with contextlib.suppress(TimeoutError):
@@ -289,59 +166,14 @@ class Kubelet:
     def _adopt(self) -> None:
         """Before any reconcile: take over containers of our pods that kept running, and kill process trees
         left under pods_dir by pods that are gone (never orphaned, never doubled)."""
-        live: set[str] = set()
         for pod in self._pods.list():
             ps = self._restore(pod)
             self._state[ps.key] = ps
-            live.add(ps.uid)
-        root = self.settings.pods_dir
-        if not root.is_dir():
-            return
-        for pod_dir in root.iterdir():
-            if not pod_dir.is_dir() or pod_dir.name in live:
-                continue
-            containers = pod_dir / "containers"
-            if containers.is_dir():
-                for container in containers.iterdir():
-                    with contextlib.suppress(OSError, ValueError):
-                        self.processes.adopt(pod_dir.name, container.name)
-            log.info("killing containers of pod %s, which no longer exists", pod_dir.name)
-            self.processes.kill_all(pod_dir.name)
-            remove_sandbox(pod_dir, pod_dir.name)
+        reap_orphans(self.settings.pods_dir, (ps.uid for ps in self._state.values()), self.processes)
 
     def _restore(self, pod: Obj) -> PodState:
-        meta, status = pod.get("metadata") or {}, pod.get("status") or {}
-        uid = str(meta.get("uid", ""))
-        ps = PodState(uid=uid, namespace=meta.get("namespace", ""), name=meta.get("name", ""))
-        pod_dir = self.settings.pods_dir / uid
-        ps.ip = status.get("podIP") or _read_json(pod_dir / "sandbox.json").get("ip")
-        saved = _read_json(pod_dir / DEVICES_FILE)
-        ps.devices = {c: {r: tuple(ids) for r, ids in per.items()} for c, per in saved.items()} if saved else None
-        ps.start_time = status.get("startTime")
-        ps.done = status.get("phase") in TERMINAL
-        reported = {s.get("name"): s for s in [*(status.get("initContainerStatuses") or []),
-                                               *(status.get("containerStatuses") or [])]}
         now = asyncio.get_running_loop().time()
-        for spec, init in _specs(pod):
-            cs = ContainerState(name=spec["name"], init=init)
-            ps.containers[cs.name] = cs
-            seen = reported.get(cs.name) or {}
-            cs.run = int(seen.get("restartCount") or 0)
-            cs.last = _exit_from_status((seen.get("lastState") or {}).get("terminated"))
-            rc = self.processes.adopt(uid, cs.name)
-            if rc is not None:
-                cs.rc, cs.run, cs.ran = rc, rc.restart_count, True
-                cs.started_mono = now - max(time.time() - _epoch(rc.started_at), 0.0)
-                cs.started = bool(seen.get("started", not spec.get("startupProbe")))
-                cs.ready = bool(seen.get("ready", not spec.get("readinessProbe")))
-                continue
-            ended = self.processes.last_exit(uid, cs.name)
-            if ended is not None and not ps.done:
-                cs.ran = True
-                self._on_exit(pod, ps, cs, _exit(ended, cs.run), now)
-            elif ended is not None:
-                cs.ran, cs.exit = True, _exit(ended, cs.run)
-        return ps
+        return restore(pod, self.processes, self.settings.pods_dir, self._containers.on_exit, now)
 
     # -- watches ----------------------------------------------------------------------------------------
 
@@ -378,8 +210,32 @@ class Kubelet:
                 except OSError as exc:
                     log.warning("could not rewrite the hosts file of pod %s/%s: %s", ps.namespace, ps.name, exc)
 
+    def _volume_source_changed(self, kind: str, obj: Obj | None) -> None:
+        """A Secret or ConfigMap changed: after this burst of changes, rewrite the volumes drawing on it."""
+        meta = (obj or {}).get("metadata") or {}
+        namespace, name = meta.get("namespace", ""), meta.get("name", "")
+        for ps in self._state.values():
+            pod = self._pods.get(ps.namespace, ps.name)
+            if ps.sandbox is None or ps.done or ps.terminating is not None or pod is None:
+                continue
+            names = volumesync.volumes_referencing(pod, kind, namespace, name)
+            if names:
+                if not self._refresh_pending:
+                    asyncio.get_running_loop().call_later(0.05, self._refresh_volumes)
+                self._refresh_pending.setdefault(ps.key, set()).update(names)
+
+    def _refresh_volumes(self) -> None:
+        pending, self._refresh_pending = self._refresh_pending, {}
+        for key, names in pending.items():
+            ps, pod = self._state.get(key), self._pods.get(*key)
+            if ps is None or ps.sandbox is None or ps.done or pod is None:
+                continue
+            for _volume, message in volumesync.refresh(pod, ps.sandbox, self._lookups, names):
+                self._spawn(self.recorder.record(ps.ref, "Warning", "FailedMount", message))
+
     async def _tick(self) -> None:
-        """Exits and memory-limit kills are not API events: look for them every sync period."""
+        """Exits, memory-limit kills and emptyDir usage are not API events: look for them every sync period."""
+        loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(self.settings.sync_period)
             try:
@@ -389,8 +245,38 @@ class Kubelet:
                     if any(cs.rc is not None and self.processes.exit_status(cs.rc) is not None
                            for cs in ps.containers.values()):
                         self._controller.enqueue(ps.key)
+                if loop.time() >= self._next_volume_check:
+                    self._next_volume_check = loop.time() + self.settings.volume_check_period
+                    await self._check_empty_dirs()
             except Exception:  # one bad read must not stop exit detection for every pod
                 log.exception("kubelet sync tick failed")
+
+    async def _check_empty_dirs(self) -> None:
+        """Evict the pods whose emptyDir volumes hold more than their sizeLimit (only pods that set one)."""
+        checks: list[tuple[PodState, list[emptydirs.SizeLimit]]] = []
+        for ps in self._state.values():
+            pod = self._pods.get(ps.namespace, ps.name)
+            if ps.sandbox is None or ps.done or ps.failure is not None or ps.terminating is not None or pod is None:
+                continue
+            limits = emptydirs.size_limits(pod)
+            if limits:
+                checks.append((ps, limits))
+        if not checks:
+            return
+        usages = await asyncio.to_thread(
+            lambda: [emptydirs.measure(ps.sandbox.volumes if ps.sandbox else {}, limits) for ps, limits in checks])
+        for (ps, limits), usage in zip(checks, usages, strict=True):
+            exceeded = emptydirs.over_limit(limits, usage)
+            if exceeded is not None and ps.failure is None and not ps.done and ps.key in self._state:
+                await self._evict(ps, emptydirs.eviction_message(exceeded))
+
+    async def _evict(self, ps: PodState, message: str) -> None:
+        """Fail the pod as the eviction manager does: its containers are killed at once (grace 0, as for
+        local-storage evictions), then status reads phase Failed, reason Evicted."""
+        log.info("evicting pod %s/%s: %s", ps.namespace, ps.name, message)
+        ps.failure = ("Evicted", message)
+        await self.recorder.record(ps.ref, "Warning", "Evicted", message)
+        self._controller.enqueue(ps.key)
 
     # -- reconcile --------------------------------------------------------------------------------------
 
@@ -416,9 +302,14 @@ class Kubelet:
             self._admit(pod, ps)
         if ps.failure is None and ps.sandbox is None:
             await self._prepare(pod, ps, now, wake)
-        self._harvest(pod, ps, now)
+        for cs, ended in self._containers.harvest(pod, ps, now):
+            if ended.reason == "OOMKilled":
+                reason, message = oom_event(pod, cs.name, ended.exit_code)
+                await self.recorder.record(ps.ref, "Warning", reason, message)
+        if ps.failure is not None and await self._containers.stop_all(pod, ps, 0.0):
+            return None  # evicted: the status is written once every container has stopped
         if ps.failure is None and ps.sandbox is not None:
-            await self._run_containers(pod, ps, now, wake)
+            await self._containers.run(pod, ps, now, wake)
         status = await self._write_status(pod, ps, now)
         if status.get("phase") in TERMINAL:
             await self._finish(ps)
@@ -436,7 +327,7 @@ class Kubelet:
             ps.ip = allocation.allocate_ip(self.settings.pod_cidr_prefix, taken - {""},
                                            (pod.get("status") or {}).get("podIP"))
         if ps.start_time is None:
-            ps.start_time = _now()
+            ps.start_time = now_rfc3339()
         if ps.devices is None:
             requests = allocation.device_requests(pod, self.settings.inventory)
             held: set[tuple[str, str]] = set()
@@ -471,250 +362,15 @@ class Kubelet:
             wake.append(ps.sandbox_backoff.retry_at)
             await self.recorder.record(ps.ref, "Warning", "FailedMount", f"preparing the pod directory: {exc}")
 
-    def _harvest(self, pod: Obj, ps: PodState, now: float) -> None:
-        """Collect the exits of containers that ended since the last look."""
-        for cs in ps.containers.values():
-            if cs.rc is None:
-                continue
-            ended: ExitStatus | None = None
-            if cs.stop_task is not None and cs.stop_task.done():
-                if not cs.stop_task.cancelled() and cs.stop_task.exception() is None:
-                    ended = cs.stop_task.result()
-                cs.stop_task = None
-            if ended is None:
-                ended = self.processes.exit_status(cs.rc)
-            if ended is None:
-                continue
-            if cs.probe_task is not None:
-                cs.probe_task.cancel()
-                cs.probe_task = None
-            cs.rc = None
-            cs.started = cs.ready = False
-            cs.kill_message = None
-            self._on_exit(pod, ps, cs, _exit(ended, cs.run), now, ran_for=now - cs.started_mono)
-
-    def _on_exit(self, pod: Obj, ps: PodState, cs: ContainerState, ended: Exit, now: float,
-                 ran_for: float = 0.0) -> None:
-        cs.exit = ended
-        policy = (pod.get("spec") or {}).get("restartPolicy") or "Always"
-        cs.restart = restarts.should_restart(policy, ended.exit_code, init=cs.init)
-        if cs.restart:
-            cs.backoff = restarts.crash_backoff(cs.backoff, now, ran_for, self.settings.backoff)
-
-    async def _run_containers(self, pod: Obj, ps: PodState, now: float, wake: list[float]) -> None:
-        specs = _specs(pod)
-        for spec, init in specs:
-            if spec["name"] not in ps.containers:
-                ps.containers[spec["name"]] = ContainerState(name=spec["name"], init=init)
-        for spec, init in specs:
-            cs = ps.containers[spec["name"]]
-            if init and cs.succeeded:
-                continue
-            await self._step(pod, ps, spec, cs, now, wake)
-            if init:
-                return  # init containers run one at a time, in order; the app containers after all of them
-
-    async def _step(self, pod: Obj, ps: PodState, spec: Obj, cs: ContainerState, now: float,
-                    wake: list[float]) -> None:
-        """Move one container towards running: restart it, back off, pull its image, or start it."""
-        if cs.rc is not None:
-            if cs.kill_message and cs.stop_task is None:
-                await self.recorder.record(ps.ref, "Normal", "Killing", cs.kill_message)
-                cs.stop_task = self._spawn(self.processes.stop(cs.rc, _grace(pod)), ps.key)
-            elif cs.probe_task is None and _has_probes(spec) and not cs.kill_message:
-                cs.probe_task = self._spawn(self._probe(ps, spec, cs, cs.rc), None)
-            return
-        if cs.exit is not None and not cs.restart:
-            return
-        if cs.restart and cs.backoff is not None and now < cs.backoff.retry_at:
-            wake.append(cs.backoff.retry_at)
-            if cs.reported is not cs.backoff:
-                cs.reported = cs.backoff
-                await self.recorder.record(ps.ref, "Warning", "BackOff",
-                                           f"Back-off restarting failed container {cs.name} in pod "
-                                           f"{ps.name}_{ps.namespace}({ps.uid})")
-            return
-        if cs.config_error is not None and now < cs.config_error[1]:
-            wake.append(cs.config_error[1])
-            return
-        image = await self._image(pod, ps, spec, now, wake)
-        if image is None:
-            return
-        assert ps.sandbox is not None
-        devices = (ps.devices or {}).get(cs.name, {})
-        try:
-            launch = build_launch(pod, spec, image, ps.sandbox, self._lookups, allocation.device_env(devices))
-        except ConfigError as exc:
-            retry = now + self.settings.backoff_base
-            cs.config_error = (exc.message, retry)
-            wake.append(retry)
-            await self.recorder.record(ps.ref, "Warning", "Failed", f"Error: {exc.message}")
-            return
-        cs.config_error = None
-        run = cs.run + 1 if cs.ran else cs.run
-        memory, cpu = _limits(spec)
-        try:
-            # start() waits (blocking) for the shim to record the pid: keep other pods' reconciles running.
-            rc = await asyncio.to_thread(self.processes.start, ps.uid, cs.name, run, launch, memory, cpu)
-        except (ProcessError, OSError) as exc:
-            retry = now + self.settings.backoff_base
-            cs.config_error = (f"failed to start container {cs.name}: {exc}", retry)
-            wake.append(retry)
-            await self.recorder.record(ps.ref, "Warning", "Failed", f"Error: {exc}")
-            return
-        if cs.exit is not None:
-            cs.last = cs.exit
-        cs.exit, cs.restart, cs.rc, cs.run, cs.ran = None, False, rc, run, True
-        cs.started_mono = now
-        cs.started = not spec.get("startupProbe")
-        cs.ready = cs.started and not spec.get("readinessProbe")
-        await self.recorder.record(ps.ref, "Normal", "Created", f"Created container {cs.name}")
-        await self.recorder.record(ps.ref, "Normal", "Started", f"Started container {cs.name}")
-        if _has_probes(spec):
-            cs.probe_task = self._spawn(self._probe(ps, spec, cs, rc), None)
-
-    # -- images -----------------------------------------------------------------------------------------
-
-    async def _image(self, pod: Obj, ps: PodState, spec: Obj, now: float, wake: list[float]) -> PulledImage | None:
-        """The container's image when pulled; else start (or wait for, or back off) its pull."""
-        image = str(spec.get("image") or "")
-        if image in ps.images:
-            return ps.images[image]
-        pull = ps.pulls.setdefault(image, PullState())
-        if pull.task is not None:
-            if not pull.task.done():
-                return None
-            pull.task = None
-            if image in ps.images:
-                return ps.images[image]
-        if pull.backoff is not None and now < pull.backoff.retry_at:
-            shown_until = _err_image_pull_until(pull)
-            wake.append(shown_until if now < shown_until < pull.backoff.retry_at else pull.backoff.retry_at)
-            return None
-        present = self.images.is_present(image)
-        if not present and spec.get("imagePullPolicy") == "Never":
-            message = f'Container image "{image}" is not present with pull policy of Never'
-            pull.error = ("ErrImageNeverPull", message)
-            await self.recorder.record(ps.ref, "Warning", "ErrImageNeverPull", message)
-            pull.backoff = restarts.pull_backoff(pull.backoff, now, self.settings.backoff)
-            pull.failed_at = now
-            wake.append(pull.backoff.retry_at)
-            return None
-        if not present:
-            await self.recorder.record(ps.ref, "Normal", "Pulling", f'Pulling image "{image}"')
-        pull.task = self._spawn(self._pull(ps, image, present, pull), ps.key)
-        return None
-
-    async def _pull(self, ps: PodState, image: str, present: bool, pull: PullState) -> None:
-        loop = asyncio.get_running_loop()
-        began = loop.time()
-        last_report = began
-
-        async def progress(line: str) -> None:
-            nonlocal last_report
-            if not present and loop.time() - last_report >= self.settings.pull_progress_interval:
-                last_report = loop.time()
-                await self.recorder.record(ps.ref, "Normal", "Pulling", f'Pulling image "{image}": {line}')
-
-        try:
-            pulled = await self.images.pull(image, progress)
-        except ImagePullError as exc:
-            now = loop.time()
-            pull.error = (exc.reason, exc.message)
-            pull.failed_at = now
-            pull.backoff = restarts.pull_backoff(pull.backoff, now, self.settings.backoff)
-            await self.recorder.record(ps.ref, "Warning", "Failed", f'Failed to pull image "{image}": {exc.message}')
-            return
-        ps.images[image] = pulled
-        pull.error, pull.backoff = None, None
-        if present:
-            await self.recorder.record(ps.ref, "Normal", "Pulled",
-                                       f'Container image "{image}" already present on machine')
-        else:
-            took = restarts.go_duration(round(loop.time() - began, 3))
-            await self.recorder.record(ps.ref, "Normal", "Pulled", f'Successfully pulled image "{image}" in {took}')
-
-    # -- probes -----------------------------------------------------------------------------------------
-
-    async def _probe(self, ps: PodState, spec: Obj, cs: ContainerState, rc: RunningContainer) -> None:
-        """Startup gates liveness and readiness; each verdict that changes something enqueues the pod."""
-        async def exec_in(argv: list[str], timeout: float) -> tuple[int, bytes]:
-            return await self.processes.run_in(rc, argv, timeout)
-
-        async def loop(kind: str, probe: Obj) -> None:
-            await asyncio.sleep(float(probe.get("initialDelaySeconds") or 0))
-            period = max(float(probe.get("periodSeconds") or 10), 1.0)
-            success_threshold = max(int(probe.get("successThreshold") or 1), 1)
-            failure_threshold = max(int(probe.get("failureThreshold") or 3), 1)
-            successes = failures = 0
-            while True:
-                result = await run_probe(probe, ps.ip or "", spec, exec_in)
-                if result.success:
-                    successes, failures = successes + 1, 0
-                else:
-                    successes, failures = 0, failures + 1
-                    await self.recorder.record(ps.ref, "Warning", "Unhealthy",
-                                               f"{kind} probe failed: {result.message}".rstrip())
-                if kind == "Startup" and successes >= 1:
-                    cs.started, cs.ready = True, not spec.get("readinessProbe")
-                    self._controller.enqueue(ps.key)
-                    return
-                if kind in ("Startup", "Liveness") and failures >= failure_threshold:
-                    cs.kill_message = f"Container {cs.name} failed {kind.lower()} probe, will be restarted"
-                    self._controller.enqueue(ps.key)
-                    return
-                if kind == "Readiness":
-                    ready = cs.ready
-                    if successes >= success_threshold:
-                        ready = True
-                    elif failures >= failure_threshold:
-                        ready = False
-                    if ready != cs.ready:
-                        cs.ready = ready
-                        self._controller.enqueue(ps.key)
-                await asyncio.sleep(period)
-
-        if spec.get("startupProbe") and not cs.started:
-            await loop("Startup", spec["startupProbe"])
-            if not cs.started:
-                return
-        await asyncio.gather(*(loop(kind, spec[field_name])
-                               for kind, field_name in (("Liveness", "livenessProbe"), ("Readiness", "readinessProbe"))
-                               if spec.get(field_name)))
-
-    # -- status -----------------------------------------------------------------------------------------
-
-    def _view(self, ps: PodState, spec: Obj, now: float) -> ContainerView:
-        cs = ps.containers.get(spec["name"]) or ContainerState(name=spec["name"], init=False)
-        image = str(spec.get("image") or "")
-        view = ContainerView(name=cs.name, image=image, restart_count=cs.run, exit=cs.exit, last=cs.last,
-                             started=cs.started, ready=cs.ready and cs.rc is not None)
-        if cs.rc is not None:
-            return _replace(view, running_since=cs.rc.started_at)
-        pull = ps.pulls.get(image)
-        if cs.restart and cs.backoff is not None and now < cs.backoff.retry_at:
-            message = restarts.crash_loop_message(cs.backoff.delay, cs.name, ps.name, ps.namespace, ps.uid)
-            return _replace(view, waiting=("CrashLoopBackOff", message))
-        if cs.config_error is not None:
-            return _replace(view, waiting=("CreateContainerConfigError", cs.config_error[0]))
-        if pull is not None and pull.error is not None and image not in ps.images:
-            reason, message = pull.error
-            if reason == "ErrImagePull" and now >= _err_image_pull_until(pull):
-                reason, message = "ImagePullBackOff", f'Back-off pulling image "{image}"'
-            return _replace(view, waiting=(reason, message))
-        if cs.exit is not None and cs.restart:
-            return _replace(view, waiting=("ContainerCreating" if not cs.init else "PodInitializing", ""))
-        return view
-
     async def _write_status(self, pod: Obj, ps: PodState, now: float) -> Obj:
         spec = pod.get("spec") or {}
         obs = Observation(
             uid=ps.uid, host_ip=self.settings.host_ip, pod_ip=ps.ip, start_time=ps.start_time,
             sandbox_ready=ps.sandbox is not None,
-            init=[self._view(ps, c, now) for c in spec.get("initContainers") or []],
-            containers=[self._view(ps, c, now) for c in spec.get("containers") or []],
+            init=[container_view(ps, c, now) for c in spec.get("initContainers") or []],
+            containers=[container_view(ps, c, now) for c in spec.get("containers") or []],
             failure=ps.failure)
-        status = podstatus.pod_status(pod, obs, _now())
+        status = podstatus.pod_status(pod, obs, now_rfc3339())
         patch = podstatus.status_patch(pod.get("status") or {}, status)
         if patch is not None:
             with contextlib.suppress(errors.NotFound):  # deleted meanwhile: the informer will tell us
@@ -758,7 +414,7 @@ class Kubelet:
         return None
 
     async def _stop_pod(self, pod: Obj, ps: PodState) -> None:
-        grace = _grace(pod)
+        grace = grace_seconds(pod)
 
         async def stop(cs: ContainerState) -> None:
             if cs.rc is None:
@@ -794,37 +450,3 @@ class Kubelet:
 
         task.add_done_callback(done)
         return task
-
-
-def _err_image_pull_until(pull: PullState) -> float:
-    """A failed pull reads ErrImagePull for a moment, then ImagePullBackOff until the retry, as on a real
-    kubelet (whose next sync comes a few seconds later)."""
-    delay = pull.backoff.delay if pull.backoff is not None else 0.0
-    return pull.failed_at + min(2.0, delay / 2)
-
-
-def _replace(view: ContainerView, **changes: Any) -> ContainerView:
-    return dataclasses.replace(view, **changes)
-
-
-def _has_probes(spec: Obj) -> bool:
-    return any(spec.get(p) for p in ("startupProbe", "livenessProbe", "readinessProbe"))
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _exit_from_status(terminated: Obj | None) -> Exit | None:
-    if not terminated:
-        return None
-    run = 0
-    with contextlib.suppress(ValueError, IndexError):
-        run = int(str(terminated.get("containerID", "")).rsplit("/", 1)[1])
-    return Exit(exit_code=int(terminated.get("exitCode") or 0), reason=str(terminated.get("reason") or ""),
-                started_at=str(terminated.get("startedAt") or ""), finished_at=str(terminated.get("finishedAt") or ""),
-                signal=terminated.get("signal"), run=run)

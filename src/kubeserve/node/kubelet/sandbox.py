@@ -100,6 +100,12 @@ def prepare_sandbox(pod: Obj, pod_dir: Path, ip: str, lookups: Lookups, isolatio
 
 # -- volumes ----------------------------------------------------------------------------------------------
 
+def materialize_volume(pod: Obj, sandbox: Sandbox, volume: Obj, lookups: Lookups) -> Path:
+    """(Re)writes one volume of a prepared sandbox, e.g. a secret volume after its Secret changed; files whose
+    content and mode did not change are left alone, so readers never see a needless replacement."""
+    return _materialize(pod, sandbox.pod_dir, sandbox.ip, volume, lookups)
+
+
 def _fail(volume: str, why: str) -> SandboxError:
     return SandboxError(f'MountVolume.SetUp failed for volume "{volume}" : {why}')
 
@@ -230,7 +236,9 @@ def _write_files(root: Path, files: dict[str, tuple[bytes, int | None]], source:
         if root.resolve() not in target.parents:
             raise SandboxError(f"volume file path {rel!r} escapes the volume")
         target.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(target, content, default_mode if mode is None else int(mode))
+        file_mode = default_mode if mode is None else int(mode)
+        if not _same_file(target, content, file_mode):
+            write_atomic(target, content, file_mode)
         wanted.add(target)
     # A Secret or ConfigMap that lost a key loses the file too, as kubelet's atomic writer does.
     for path in sorted(root.rglob("*"), reverse=True):
@@ -238,6 +246,13 @@ def _write_files(root: Path, files: dict[str, tuple[bytes, int | None]], source:
             path.unlink()
         elif path.is_dir() and not any(path.iterdir()):
             path.rmdir()
+
+
+def _same_file(path: Path, content: bytes, mode: int) -> bool:
+    try:
+        return (path.stat().st_mode & 0o7777) == mode and path.read_bytes() == content
+    except OSError:
+        return False
 
 
 # -- downward API -----------------------------------------------------------------------------------------
