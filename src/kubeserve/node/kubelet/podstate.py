@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from kubeserve.atomicfile import read_json_object
 from kubeserve.client import Key, Obj
 from kubeserve.node.fit import parse_quantity
 from kubeserve.node.kubelet import allocation, restarts
@@ -192,8 +192,4 @@ def has_probes(spec: Obj) -> bool:
 
 
 def read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+    return read_json_object(path) or {}

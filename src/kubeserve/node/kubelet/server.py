@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import json
 import logging
 import ssl
 from collections.abc import Awaitable, Callable
@@ -23,6 +22,7 @@ from aiohttp import WSMsgType, web
 from aiohttp.typedefs import Middleware
 
 from kubeserve.api import errors
+from kubeserve.atomicfile import read_json_object
 from kubeserve.client import ApiClient, Obj
 from kubeserve.node.kubelet import channels, remotecommand
 from kubeserve.node.kubelet.containerlogs import LogOptions, RequestError, choose_run, stream_log
@@ -45,13 +45,6 @@ def status_response(code: int, message: str) -> web.Response:
 def _flag(request: web.Request, name: str) -> bool:
     return request.query.get(name, "") in ("1", "t", "T", "true", "TRUE", "True")
 
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 class KubeletServer:
@@ -149,7 +142,7 @@ class KubeletServer:
                 return directory, pod
         candidates = []
         for path in self.pods_dir.glob("*/sandbox.json"):
-            sandbox = _read_json(path)
+            sandbox = read_json_object(path)
             if sandbox and sandbox.get("namespace") == namespace and sandbox.get("name") == name:
                 with contextlib.suppress(OSError):
                     candidates.append((path.stat().st_mtime, path.parent))
@@ -171,7 +164,7 @@ class KubeletServer:
         return directory, container, name
 
     def _running(self, directory: Path, container: str, pod: str) -> tuple[dict[str, Any], int]:
-        state = _read_json(directory / "state.json")
+        state = read_json_object(directory / "state.json")
         if state is None:
             raise RequestError(400, f'container "{container}" in pod "{pod}" is waiting to start: ContainerCreating')
         run = state.get("restartCount")
@@ -263,7 +256,7 @@ class KubeletServer:
     async def _port_forward(self, request: web.Request) -> web.StreamResponse:
         namespace, name = request.match_info["namespace"], request.match_info["pod"]
         pod_dir, _ = await self._pod(namespace, name)
-        ip = str((_read_json(pod_dir / "sandbox.json") or {}).get("ip") or "")
+        ip = str((read_json_object(pod_dir / "sandbox.json") or {}).get("ip") or "")
         if not ip:
             raise RequestError(400, f'pod "{name}" has no IP address yet')
         ports_query = request.query.getall("ports", [])

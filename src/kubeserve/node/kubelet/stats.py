@@ -7,7 +7,6 @@ the node; the very first answer for a tree uses its average since it started ins
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+
+from kubeserve.atomicfile import read_json_object
 
 _NANO = 1_000_000_000
 
@@ -62,13 +63,6 @@ def _tree_usage(pid: int, create_time: float | None) -> tuple[float, int, float]
     return cpu, rss, started
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
 
 def _timestamp(at: float) -> str:
     return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -105,14 +99,14 @@ class StatsCollector:
         pods: list[dict[str, Any]] = []
         seen: set[tuple[str, str, int]] = set()
         for sandbox_path in sorted(self.pods_dir.glob("*/sandbox.json")):
-            sandbox = _read_json(sandbox_path)
+            sandbox = read_json_object(sandbox_path)
             if sandbox is None:
                 continue
             uid = str(sandbox.get("uid") or sandbox_path.parent.name)
             containers: list[dict[str, Any]] = []
             total_cpu, total_memory = 0, 0
             for state_path in sorted((sandbox_path.parent / "containers").glob("*/state.json")):
-                state = _read_json(state_path)
+                state = read_json_object(state_path)
                 if state is None or not isinstance(state.get("pid"), int):
                     continue
                 name = state_path.parent.name
