@@ -1,29 +1,34 @@
-"""Decoding the few protobuf request bodies that kubectl 1.32 sends without being asked.
+"""Decoding the protobuf request bodies that kubectl 1.32's typed clients send without being asked.
 
 Since client-go 1.32 the generated typed clients send built-in kinds as
-`application/vnd.kubernetes.protobuf`, and there is no client-side fallback to JSON. So
-`kubectl create namespace|secret|configmap` and `kubectl auth can-i` (and the MCP server's RBAC
-pre-check) POST protobuf bodies to a server that otherwise speaks only JSON. Rather than depend on a
-protobuf library and the generated Kubernetes schemas, this module reads the wire format by hand
-(varints and length-delimited fields are all these kinds use) with a field-number table for each
-supported kind, and returns the same JSON-shaped dict the JSON body would have decoded to.
+`application/vnd.kubernetes.protobuf`, and there is no client-side fallback to JSON. So `kubectl
+create deployment|service|serviceaccount|namespace|secret|configmap`, `kubectl autoscale`, `kubectl
+debug` (its pod copies) and `kubectl auth can-i` POST protobuf bodies to a server that otherwise
+speaks only JSON. Rather than depend on a protobuf library and the generated Kubernetes code, this
+module walks the wire format by hand with the field tables in `protoschema`, and returns the same
+JSON-shaped dict the JSON body would have decoded to.
 
 The body is an envelope: the 4 bytes `k8s\\x00`, then a `runtime.Unknown`
 `{typeMeta{apiVersion=1, kind=2}=1, raw=2, contentEncoding=3, contentType=4}` whose `raw` is the
-object itself. Go writes every scalar field, empty or not, so empty strings and zero numbers are treated
-as unset, matching the `omitempty` JSON the same client would have sent.
+object itself. Go writes every non-pointer scalar, empty or not, so empty strings, zeros and `false`
+are treated as unset (the `omitempty` JSON would not have had them) unless the table marks the field
+as one whose zero is real. Field numbers the table does not know are skipped, as protobuf readers do.
 
-Every other kind is refused with 415 and a message telling the user how to send JSON instead; the
-bytes being malformed is a 400.
+Kinds with no table are refused with 415 and a message telling the user how to send JSON instead;
+bytes that are not well-formed are a 400.
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Iterator
+import json
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from kubeserve.api import errors
+from kubeserve.apiserver import protoschema
+from kubeserve.apiserver.protoschema import Field
 
 MEDIA_TYPE = "application/vnd.kubernetes.protobuf"
 MAGIC = b"k8s\x00"
@@ -33,9 +38,17 @@ _FIXED64 = 1
 _LEN = 2
 _FIXED32 = 5
 
-_SUPPORTED_MESSAGE = (
-    "protobuf request bodies are only supported for Namespace, Secret, ConfigMap and SelfSubjectAccessReview"
-)
+_NUMERIC = frozenset({"int32", "int64", "bool"})
+
+
+def supported_kinds() -> list[str]:
+    """The kinds with a table, for the 415 message, in table order and without repeats."""
+    return list(dict.fromkeys(kind for _, kind in protoschema.KINDS))
+
+
+def _supported_message() -> str:
+    *rest, last = supported_kinds()
+    return f"protobuf request bodies are only supported for {', '.join(rest)} and {last}"
 
 
 def is_protobuf(content_type: str | None) -> bool:
@@ -49,35 +62,44 @@ def _bad(message: str) -> errors.BadRequest:
     return errors.BadRequest(f"malformed protobuf body: {message}")
 
 
+def _varint(data: bytes, pos: int, where: str) -> tuple[int, int]:
+    """The varint at `pos` and the position after it."""
+    result = 0
+    for shift in range(0, 70, 7):
+        if pos >= len(data):
+            raise _bad(f"truncated varint in {where}")
+        byte = data[pos]
+        pos += 1
+        if shift == 63 and byte > 1:
+            raise _bad(f"varint overflows 64 bits in {where}")
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return result, pos
+    raise _bad(f"varint longer than 10 bytes in {where}")
+
+
+def _varints(data: bytes, where: str) -> Iterator[int]:
+    """The varints of a packed repeated field."""
+    pos = 0
+    while pos < len(data):
+        value, pos = _varint(data, pos, where)
+        yield value
+
+
 def _fields(data: bytes, where: str) -> Iterator[tuple[int, int, int | bytes]]:
     """Yield `(field number, wire type, value)`: int for varint/fixed fields, bytes for length-delimited."""
     pos = 0
     end = len(data)
-
-    def varint() -> int:
-        nonlocal pos
-        result = 0
-        for shift in range(0, 70, 7):
-            if pos >= end:
-                raise _bad(f"truncated varint in {where}")
-            byte = data[pos]
-            pos += 1
-            if shift == 63 and byte > 1:
-                raise _bad(f"varint overflows 64 bits in {where}")
-            result |= (byte & 0x7F) << shift
-            if not byte & 0x80:
-                return result
-        raise _bad(f"varint longer than 10 bytes in {where}")
-
     while pos < end:
-        key = varint()
+        key, pos = _varint(data, pos, where)
         number, wire = key >> 3, key & 7
         if number == 0:
             raise _bad(f"field number 0 in {where}")
         if wire == _VARINT:
-            yield number, wire, varint()
+            value, pos = _varint(data, pos, where)
+            yield number, wire, value
         elif wire == _LEN:
-            length = varint()
+            length, pos = _varint(data, pos, where)
             if length > end - pos:
                 raise _bad(f"field {number} of {where} runs past the end of the data")
             yield number, wire, data[pos : pos + length]
@@ -112,123 +134,147 @@ def _string(wire: int, value: int | bytes, where: str) -> str:
         raise _bad(f"{where} is not valid UTF-8") from exc
 
 
-def _int64(wire: int, value: int | bytes, where: str) -> int:
-    number = _int(wire, value, where)
+def _signed(number: int) -> int:
+    # int32 and int64 are both sign-extended to 64 bits on the wire.
     return number - (1 << 64) if number >= 1 << 63 else number
 
 
-def _set_scalar(out: dict[str, Any], key: str, value: str | int) -> None:
-    # Go writes empty strings and zeros explicitly; JSON would have omitted them, and so do we.
-    if value:
-        out[key] = value
-    else:
-        out.pop(key, None)
+def _number(type_: str, number: int) -> int | bool:
+    if type_ == "bool":
+        return number != 0
+    value = _signed(number)
+    if type_ == "int32":
+        value = (value + (1 << 31)) % (1 << 32) - (1 << 31)  # Go truncates to 32 bits
+    return value
 
 
-def _map_entry(data: bytes, where: str, *, binary: bool) -> tuple[str, str]:
-    """One `map<string, string|bytes>` entry (key=1, value=2); bytes values come back base64, as in JSON."""
+def _scalar(type_: str, wire: int, value: int | bytes, where: str) -> str | int | bool:
+    if type_ == "string":
+        return _string(wire, value, where)
+    if type_ == "bytes":
+        return base64.b64encode(_bytes(wire, value, where)).decode("ascii")
+    return _number(type_, _int(wire, value, where))
+
+
+def _int_or_string(data: bytes, where: str) -> int | str:
+    kind, int_val, str_val = 0, 0, ""
+    for number, wire, value in _fields(data, where):
+        if number == 1:
+            kind = _signed(_int(wire, value, f"{where}.type"))
+        elif number == 2:
+            int_val = int(_number("int32", _int(wire, value, f"{where}.intVal")))
+        elif number == 3:
+            str_val = _string(wire, value, f"{where}.strVal")
+    return str_val if kind == 1 else int_val
+
+
+def _quantity(data: bytes, where: str) -> str:
+    text = ""
+    for number, wire, value in _fields(data, where):
+        if number == 1:
+            text = _string(wire, value, where)
+    return text
+
+
+def _time(data: bytes, where: str) -> str | None:
+    """A `Timestamp{seconds=1, nanos=2}` as RFC 3339 to the second, as `metav1.Time` marshals; zero is null."""
+    seconds = nanos = 0
+    for number, wire, value in _fields(data, where):
+        if number == 1:
+            seconds = _signed(_int(wire, value, f"{where}.seconds"))
+        elif number == 2:
+            nanos = _int(wire, value, f"{where}.nanos")
+    if not seconds and not nanos:
+        return None
+    try:
+        return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (OverflowError, OSError, ValueError) as exc:
+        raise _bad(f"{where} is out of range") from exc
+
+
+def _fields_v1(data: bytes, where: str) -> Any:
+    """`FieldsV1{Raw=1}` holds the JSON itself."""
+    raw = b""
+    for number, wire, value in _fields(data, where):
+        if number == 1:
+            raw = _bytes(wire, value, where)
+    try:
+        return json.loads(raw) if raw else None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise _bad(f"{where} is not JSON") from exc
+
+
+def _special(type_: str, data: bytes, where: str) -> Any:
+    if type_ == "IntOrString":
+        return _int_or_string(data, where)
+    if type_ == "Quantity":
+        return _quantity(data, where)
+    if type_ == "Time":
+        return _time(data, where)
+    return _fields_v1(data, where)
+
+
+def _map_entry(field: Field, data: bytes, where: str) -> tuple[str, Any]:
+    """One map entry (key=1, value=2): `map<bytes>` values come back base64 and `map<Quantity>` as strings."""
     key = ""
-    value: str = ""
+    value: Any = ""
     for number, wire, raw in _fields(data, where):
         if number == 1:
             key = _string(wire, raw, f"{where} key")
         elif number == 2:
-            if binary:
-                value = base64.b64encode(_bytes(wire, raw, f"{where} value")).decode("ascii")
+            if field.type == "map<Quantity>":
+                value = _quantity(_bytes(wire, raw, f"{where} value"), f"{where} value")
             else:
-                value = _string(wire, raw, f"{where} value")
+                value = _scalar("bytes" if field.type == "map<bytes>" else "string", wire, raw, f"{where} value")
     return key, value
 
 
-def _add_map_entry(out: dict[str, Any], key: str, data: bytes, where: str, *, binary: bool = False) -> None:
-    entry_key, entry_value = _map_entry(data, where, binary=binary)
-    out.setdefault(key, {})[entry_key] = entry_value
-
-
-def _object_meta(data: bytes, out: dict[str, Any]) -> None:
-    strings = {1: "name", 2: "generateName", 3: "namespace", 5: "uid", 6: "resourceVersion"}
-    for number, wire, value in _fields(data, "metadata"):
-        if number in strings:
-            field = strings[number]
-            _set_scalar(out, field, _string(wire, value, f"metadata.{field}"))
-        elif number == 7:
-            _set_scalar(out, "generation", _int64(wire, value, "metadata.generation"))
-        elif number == 11:
-            _add_map_entry(out, "labels", _bytes(wire, value, "metadata.labels"), "metadata.labels")
-        elif number == 12:
-            entry = _bytes(wire, value, "metadata.annotations")
-            _add_map_entry(out, "annotations", entry, "metadata.annotations")
-        elif number == 14:
-            out.setdefault("finalizers", []).append(_string(wire, value, "metadata.finalizers"))
-        # selfLink=4, creationTimestamp=8, deletion*=9/10, ownerReferences=13, managedFields=17: ignored
-
-
-def _metadata(out: dict[str, Any], wire: int, value: int | bytes) -> None:
-    _object_meta(_bytes(wire, value, "metadata"), out.setdefault("metadata", {}))
-
-
-def _namespace(data: bytes, out: dict[str, Any]) -> None:
-    for number, wire, value in _fields(data, "Namespace"):
-        if number == 1:
-            _metadata(out, wire, value)
-        elif number == 2:
-            spec = out.setdefault("spec", {})
-            for n, w, v in _fields(_bytes(wire, value, "spec"), "spec"):
-                if n == 1:
-                    spec.setdefault("finalizers", []).append(_string(w, v, "spec.finalizers"))
-        elif number == 3:
-            status = out.setdefault("status", {})
-            for n, w, v in _fields(_bytes(wire, value, "status"), "status"):
-                if n == 1:
-                    _set_scalar(status, "phase", _string(w, v, "status.phase"))
-                # conditions=2: a status the server owns; ignored
-
-
-def _secret(data: bytes, out: dict[str, Any]) -> None:
-    for number, wire, value in _fields(data, "Secret"):
-        if number == 1:
-            _metadata(out, wire, value)
-        elif number == 2:
-            _add_map_entry(out, "data", _bytes(wire, value, "data"), "data", binary=True)
-        elif number == 3:
-            _set_scalar(out, "type", _string(wire, value, "type"))
-        elif number == 4:
-            _add_map_entry(out, "stringData", _bytes(wire, value, "stringData"), "stringData")
-        elif number == 5:
-            out["immutable"] = _int(wire, value, "immutable") != 0
-
-
-def _config_map(data: bytes, out: dict[str, Any]) -> None:
-    for number, wire, value in _fields(data, "ConfigMap"):
-        if number == 1:
-            _metadata(out, wire, value)
-        elif number == 2:
-            _add_map_entry(out, "data", _bytes(wire, value, "data"), "data")
-        elif number == 3:
-            entry = _bytes(wire, value, "binaryData")
-            _add_map_entry(out, "binaryData", entry, "binaryData", binary=True)
-        elif number == 4:
-            out["immutable"] = _int(wire, value, "immutable") != 0
-
-
-def _ignore_body(data: bytes, out: dict[str, Any]) -> None:
-    """SelfSubjectAccessReview: the server answers `allowed` without reading the request."""
-
-
-_DECODERS: dict[tuple[str, str], Callable[[bytes, dict[str, Any]], None]] = {
-    ("v1", "Namespace"): _namespace,
-    ("v1", "Secret"): _secret,
-    ("v1", "ConfigMap"): _config_map,
-    ("authorization.k8s.io/v1", "SelfSubjectAccessReview"): _ignore_body,
-}
-
-_WITH_METADATA = {"Namespace", "Secret", "ConfigMap"}
+def _merge(data: bytes, message: str, out: dict[str, Any], where: str) -> None:
+    """Read `data` as `message` into `out`; a message field seen twice merges, as protobuf says."""
+    schema: Mapping[int, Field] = protoschema.MESSAGES[message]
+    for number, wire, value in _fields(data, where):
+        field = schema.get(number)
+        if field is None:
+            continue  # a newer field, or one left out of the table on purpose
+        name = field.name
+        path = where if field.inline else f"{where}.{name}"
+        if field.type in protoschema.MAPS:
+            key, item = _map_entry(field, _bytes(wire, value, path), path)
+            out.setdefault(name, {})[key] = item
+        elif field.is_message:
+            raw = _bytes(wire, value, path)
+            if field.repeated:
+                item_out: dict[str, Any] = {}
+                _merge(raw, field.type, item_out, path)
+                out.setdefault(name, []).append(item_out)
+            else:
+                _merge(raw, field.type, out if field.inline else out.setdefault(name, {}), path)
+        elif field.type in protoschema.SPECIAL:
+            item = _special(field.type, _bytes(wire, value, path), path)
+            if field.repeated:
+                out.setdefault(name, []).append(item)
+            elif item is None:
+                out.pop(name, None)
+            else:
+                out[name] = item
+        elif field.repeated:
+            items = out.setdefault(name, [])
+            if wire == _LEN and field.type in _NUMERIC:  # packed
+                items.extend(_number(field.type, n) for n in _varints(_bytes(wire, value, path), path))
+            else:
+                items.append(_scalar(field.type, wire, value, path))
+        else:
+            scalar = _scalar(field.type, wire, value, path)
+            if scalar or field.keep_zero:
+                out[name] = scalar
+            else:
+                out.pop(name, None)
 
 
 def decode(body: bytes) -> dict[str, Any]:
     """Decode a `k8s\\x00`-enveloped protobuf body into the JSON-shaped object it stands for.
 
-    Raises `errors.UnsupportedMediaType` for kinds this module has no table for and
+    Raises `errors.UnsupportedMediaType` for kinds `protoschema` has no table for and
     `errors.BadRequest` for bytes that are not a well-formed envelope or object.
     """
     if not body.startswith(MAGIC):
@@ -254,17 +300,15 @@ def decode(body: bytes) -> dict[str, Any]:
         raise errors.UnsupportedMediaType(f"protobuf content encoding {content_encoding!r} is not supported")
     if content_type and not is_protobuf(content_type):
         raise errors.UnsupportedMediaType(f"protobuf envelope content type {content_type!r} is not supported")
-    decoder = _DECODERS.get((api_version, kind))
-    if decoder is None:
+    message = protoschema.KINDS.get((api_version, kind))
+    if message is None:
         group = api_version.rpartition("/")[0]
         raise errors.UnsupportedMediaType(
-            f"{_SUPPORTED_MESSAGE}, not {api_version} {kind}; send JSON instead, for example "
+            f"{_supported_message()}, not {api_version} {kind}; send JSON instead, for example "
             "`kubectl create ... --dry-run=client -o yaml | kubectl apply -f -`",
             kind=kind,
             group=group,
         )
-    out: dict[str, Any] = {"apiVersion": api_version, "kind": kind}
-    if kind in _WITH_METADATA:
-        out["metadata"] = {}
-    decoder(raw, out)
+    out: dict[str, Any] = {"apiVersion": api_version, "kind": kind, "metadata": {}}
+    _merge(raw, message, out, kind)
     return out

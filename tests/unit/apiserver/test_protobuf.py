@@ -7,6 +7,8 @@ the malformed inputs a hostile or broken client could send.
 
 from __future__ import annotations
 
+import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,23 @@ LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 def fixture(name: str) -> bytes:
     return (FIXTURES / name).read_bytes()
+
+
+def json_fixture(name: str) -> Any:
+    return json.loads((FIXTURES / name).read_text())
+
+
+def without_client_only(obj: Any) -> Any:
+    """The dry-run JSON less what the decoder leaves out: `creationTimestamp: null` and the status."""
+    if isinstance(obj, dict):
+        return {
+            k: without_client_only(v)
+            for k, v in obj.items()
+            if not (k == "creationTimestamp" and v is None) and k != "status"
+        }
+    if isinstance(obj, list):
+        return [without_client_only(v) for v in obj]
+    return obj
 
 
 # --- a minimal encoder, only for crafting test bodies -------------------------------------------
@@ -161,23 +180,188 @@ def test_kubectl_auth_can_i() -> None:
     assert protobuf.decode(fixture("ssar_list_pods.bin")) == {
         "apiVersion": "authorization.k8s.io/v1",
         "kind": "SelfSubjectAccessReview",
+        "metadata": {},
+        "spec": {"resourceAttributes": {"namespace": "default", "verb": "list", "resource": "pods"}},
+        "status": {},
     }
 
 
 @pytest.mark.parametrize(
-    ("name", "what", "group", "kind"),
+    "name",
     [
-        ("deployment_web.bin", "apps/v1 Deployment", "apps", "Deployment"),
-        ("serviceaccount_sa1.bin", "v1 ServiceAccount", "", "ServiceAccount"),
+        "deployment_hello",
+        "deployment_sleeper_command",
+        "deployment_multi_zero_replicas",
+        "deployment_hello2_save_config",
+        "deployment_web",
+        "service_clusterip_x",
+        "service_clusterip_headless",
+        "service_nodeport_np",
+        "service_nodeport_np2",
+        "service_loadbalancer_lb",
+        "service_externalname_en",
+        "serviceaccount_sa",
+        "serviceaccount_sa1",
+        "secret_dr_docker_registry",
+        "hpa_v1_hello",
     ],
 )
-def test_other_kinds_are_unsupported_media_type(name: str, what: str, group: str, kind: str) -> None:
+def test_kubectl_create_decodes_to_its_dry_run_json(name: str) -> None:
+    decoded = protobuf.decode(fixture(f"{name}.bin"))
+    decoded.pop("status", None)
+    assert decoded == without_client_only(json_fixture(f"{name}.json"))
+
+
+def test_kubectl_create_deployment_keeps_zero_replicas() -> None:
+    # replicas is a *int32: written only when set, so a 0 on the wire is a real 0, not "unset".
+    assert protobuf.decode(fixture("deployment_multi_zero_replicas.bin"))["spec"]["replicas"] == 0
+
+
+def test_kubectl_create_deployment_spec() -> None:
+    assert protobuf.decode(fixture("deployment_hello.bin"))["spec"] == {
+        "replicas": 2,
+        "selector": {"matchLabels": {"app": "hello"}},
+        "template": {
+            "metadata": {"labels": {"app": "hello"}},
+            "spec": {
+                "containers": [
+                    {
+                        "name": "http-test-server",
+                        "image": "kubeserve/http-test-server",
+                        "ports": [{"containerPort": 8080}],
+                        "resources": {},
+                    }
+                ]
+            },
+        },
+        "strategy": {},
+    }
+
+
+def test_kubectl_create_service_target_port() -> None:
+    spec = protobuf.decode(fixture("service_nodeport_np2.bin"))["spec"]
+    assert spec["ports"] == [
+        {"name": "80-8080", "protocol": "TCP", "port": 80, "targetPort": 8080, "nodePort": 30080},
+        {"name": "443-8443", "protocol": "TCP", "port": 443, "targetPort": 8443, "nodePort": 30080},
+    ]
+
+
+def test_kubectl_autoscale_sends_autoscaling_v1() -> None:
+    decoded = protobuf.decode(fixture("hpa_v1_hello.bin"))
+    assert (decoded["apiVersion"], decoded["kind"]) == ("autoscaling/v1", "HorizontalPodAutoscaler")
+    assert decoded["spec"] == {
+        "scaleTargetRef": {"kind": "Deployment", "name": "hello", "apiVersion": "apps/v1"},
+        "minReplicas": 1,
+        "maxReplicas": 3,
+        "targetCPUUtilizationPercentage": 80,
+    }
+
+
+def test_kubectl_debug_node_pod() -> None:
+    assert protobuf.decode(fixture("pod_debug_node.bin")) == {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "node-debugger-vm-jgx9c"},
+        "spec": {
+            "volumes": [{"name": "host-root", "hostPath": {"path": "/"}}],
+            "containers": [
+                {
+                    "name": "debugger",
+                    "image": "busybox",
+                    "command": ["true"],
+                    "resources": {},
+                    "volumeMounts": [{"name": "host-root", "mountPath": "/host"}],
+                    "terminationMessagePolicy": "File",
+                }
+            ],
+            "restartPolicy": "Never",
+            "nodeName": "vm",
+            "hostNetwork": True,
+            "hostPID": True,
+            "hostIPC": True,
+            "tolerations": [{"operator": "Exists"}],
+        },
+        "status": {},
+    }
+
+
+def test_kubectl_debug_copy_pod() -> None:
+    assert protobuf.decode(fixture("pod_debug_copy_p1.bin")) == {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p1-copy", "namespace": "default"},
+        "spec": {
+            "containers": [
+                {
+                    "name": "p1",
+                    "image": "kubeserve/http-test-server",
+                    "ports": [{"containerPort": 8080}],
+                    "env": [{"name": "A", "value": "B"}],
+                    "resources": {},
+                },
+                {
+                    "name": "dbg",
+                    "image": "busybox",
+                    "command": ["sleep", "100"],
+                    "resources": {},
+                    "terminationMessagePolicy": "File",
+                },
+            ],
+            "restartPolicy": "Always",
+            "dnsPolicy": "ClusterFirst",
+        },
+        "status": {},
+    }
+
+
+def test_kubectl_debug_copy_of_a_rich_pod_round_trips_its_spec() -> None:
+    """`kubectl debug --copy-to` re-encodes a stored pod's whole spec: probes, env sources, resources,
+    volumes, security contexts, affinity, tolerations, topology spread. Decoded, it must be the spec the
+    server handed kubectl, up to what Go's JSON would also have written differently."""
+    stored = json_fixture("pod_rich_stored.json")
+    expected = copy.deepcopy(stored["spec"])
+    env = expected["containers"][0]["env"]
+    assert env[1] == {"name": "EMPTY", "value": ""}
+    env[1] = {"name": "EMPTY"}  # value is omitempty: Go writes "" and JSON would have left it out
+    expected["initContainers"][0]["resources"] = {}  # a non-pointer struct: always written, `{}` in JSON
+    expected["containers"].append(
+        {
+            "name": "dbg",
+            "image": "busybox",
+            "command": ["sleep", "100"],
+            "resources": {},
+            "terminationMessagePolicy": "File",
+        }
+    )
+    decoded = protobuf.decode(fixture("pod_debug_copy_rich.bin"))
+    assert decoded["spec"] == expected
+    assert decoded["metadata"]["name"] == "rich-copy"
+    assert decoded["metadata"]["annotations"] == stored["metadata"]["annotations"]
+    # the pointer fields whose zero is real survived
+    assert (expected["terminationGracePeriodSeconds"], expected["priority"]) == (0, 0)
+    assert expected["tolerations"][0]["tolerationSeconds"] == 0
+    assert expected["containers"][0]["securityContext"]["runAsUser"] == 0
+
+
+@pytest.mark.parametrize(
+    ("api_version", "kind", "group"),
+    [
+        ("apps/v1", "ReplicaSet", "apps"),
+        ("batch/v1", "Job", "batch"),
+        ("v1", "PersistentVolumeClaim", ""),
+        ("apps/v1", "Secret", "apps"),  # a kind is looked up with its group version
+    ],
+)
+def test_other_kinds_are_unsupported_media_type(api_version: str, kind: str, group: str) -> None:
     with pytest.raises(errors.UnsupportedMediaType) as info:
-        protobuf.decode(fixture(name))
+        protobuf.decode(envelope(api_version, kind, b""))
     err = info.value
     assert err.code == 415
-    assert "only supported for Namespace, Secret, ConfigMap and SelfSubjectAccessReview" in err.message
-    assert what in err.message
+    assert (
+        "only supported for Namespace, Secret, ConfigMap, ServiceAccount, Service, Pod, Deployment, "
+        "HorizontalPodAutoscaler and SelfSubjectAccessReview" in err.message
+    )
+    assert f"not {api_version} {kind}" in err.message
     assert "kubectl create ... --dry-run=client -o yaml | kubectl apply -f -" in err.message
     assert (err.group, err.kind) == (group, kind)
 
@@ -190,18 +374,18 @@ def full_meta() -> bytes:
         ld(1, "n1")
         + ld(2, "gen-")
         + ld(3, "ns1")
-        + ld(4, "/api/v1/ignored-self-link")
+        + ld(4, "/api/v1/self-link")
         + ld(5, "uid-1")
         + ld(6, "42")
         + vi(7, 3)
-        + ld(8, ld(1, b"\x08\x01"))  # creationTimestamp: ignored
+        + ld(8, vi(1, 1_700_000_000) + vi(2, 5))  # nanos: JSON's Time has whole seconds
         + entry(11, "app", "web")
         + entry(11, "tier", "front")
         + entry(12, "note", "hi")
-        + ld(13, ld(1, "v1"))  # ownerReferences: ignored
+        + ld(13, ld(1, "Deployment") + ld(3, "web") + ld(5, "apps/v1") + vi(6, 0) + vi(7, 1))
         + ld(14, "example.com/a")
         + ld(14, "example.com/b")
-        + ld(17, ld(1, "kubectl"))  # managedFields: ignored
+        + ld(17, ld(1, "kubectl") + ld(4, vi(1, 0)) + ld(7, ld(1, '{"f:data":{}}')))
     )
 
 
@@ -209,9 +393,15 @@ FULL_META: dict[str, Any] = {
     "name": "n1",
     "generateName": "gen-",
     "namespace": "ns1",
+    "selfLink": "/api/v1/self-link",
     "uid": "uid-1",
     "resourceVersion": "42",
     "generation": 3,
+    "creationTimestamp": "2023-11-14T22:13:20Z",
+    "ownerReferences": [
+        {"kind": "Deployment", "name": "web", "apiVersion": "apps/v1", "controller": False, "blockOwnerDeletion": True}
+    ],
+    "managedFields": [{"manager": "kubectl", "fieldsV1": {"f:data": {}}}],  # a zero Time is null: left out
     "labels": {"app": "web", "tier": "front"},
     "annotations": {"note": "hi"},
     "finalizers": ["example.com/a", "example.com/b"],
@@ -225,7 +415,7 @@ def test_namespace_all_fields() -> None:
         "kind": "Namespace",
         "metadata": FULL_META,
         "spec": {"finalizers": ["kubernetes", "x/y"]},
-        "status": {"phase": "Active"},
+        "status": {"phase": "Active", "conditions": [{}]},
     }
 
 
@@ -302,9 +492,105 @@ def test_envelope_content_type_json_is_unsupported() -> None:
         protobuf.decode(envelope("v1", "ConfigMap", b"{}", content_type="application/json"))
 
 
-def test_kind_must_match_its_group_version() -> None:
-    with pytest.raises(errors.UnsupportedMediaType):
-        protobuf.decode(envelope("apps/v1", "Secret", b""))
+def deployment(spec: bytes) -> dict[str, Any]:
+    decoded: dict[str, Any] = protobuf.decode(envelope("apps/v1", "Deployment", ld(2, spec)))["spec"]
+    return decoded
+
+
+def int_or_string(value: int | str) -> bytes:
+    return vi(1, 1) + ld(3, value) if isinstance(value, str) else vi(1, 0) + vi(2, value)
+
+
+def test_int_or_string_and_pointer_zeros_in_a_deployment_strategy() -> None:
+    strategy = ld(1, "RollingUpdate") + ld(2, ld(1, int_or_string("25%")) + ld(2, int_or_string(0)))
+    spec = vi(1, 0) + vi(5, 0) + vi(6, 0) + vi(7, 0) + vi(9, 600) + ld(4, strategy)
+    assert deployment(spec) == {
+        "replicas": 0,  # *int32: present means set
+        "revisionHistoryLimit": 0,  # *int32
+        "progressDeadlineSeconds": 600,
+        "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": 0}},
+    }  # minReadySeconds (int32) and paused (bool) are plain: their zeros are omitempty's "unset"
+
+
+def container_spec(container: bytes) -> dict[str, Any]:
+    template = ld(2, ld(2, container))
+    container_out: dict[str, Any] = deployment(ld(3, template))["template"]["spec"]["containers"][0]
+    return container_out
+
+
+def test_container_resources_probes_env_and_mounts() -> None:
+    quantity = ld(1, "500m")
+    resources = ld(1, ld(1, "cpu") + ld(2, quantity)) + ld(2, ld(1, "memory") + ld(2, ld(1, "64Mi")))
+    probe = ld(1, ld(2, ld(1, "/healthz") + ld(2, int_or_string("http")))) + vi(2, 0) + vi(4, 10)
+    secret_key = ld(1, ld(1, "s")) + ld(2, "k") + vi(3, 0)
+    env = ld(1, "POD") + ld(2, "") + ld(3, ld(1, ld(2, "metadata.name")) + ld(4, secret_key))
+    mount = ld(1, "data") + vi(2, 0) + ld(3, "/data")
+    container = ld(1, "c") + ld(7, env) + ld(8, resources) + ld(9, mount) + ld(10, probe) + ld(3, "a") + ld(3, "b")
+    assert container_spec(container) == {
+        "name": "c",
+        "command": ["a", "b"],
+        "env": [
+            {
+                "name": "POD",
+                "valueFrom": {
+                    "fieldRef": {"fieldPath": "metadata.name"},
+                    "secretKeyRef": {"name": "s", "key": "k", "optional": False},  # inlined LocalObjectReference
+                },
+            }
+        ],
+        "resources": {"limits": {"cpu": "500m"}, "requests": {"memory": "64Mi"}},
+        "volumeMounts": [{"name": "data", "mountPath": "/data"}],
+        "livenessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 10},
+    }
+
+
+def test_volumes_inline_their_source() -> None:
+    volume = ld(1, "cfg") + ld(2, ld(19, ld(1, ld(1, "cm")) + vi(3, 420)))
+    pod = protobuf.decode(envelope("v1", "Pod", ld(2, ld(1, volume))))
+    assert pod["spec"]["volumes"] == [{"name": "cfg", "configMap": {"name": "cm", "defaultMode": 420}}]
+
+
+def test_packed_and_unpacked_repeated_int64_and_negative_numbers() -> None:
+    packed = ld(4, varint(1) + varint(2) + varint(-3))
+    security = packed + vi(4, 4) + vi(2, -1)
+    pod = protobuf.decode(envelope("v1", "Pod", ld(2, ld(14, security) + vi(25, -5))))
+    assert pod["spec"] == {"securityContext": {"supplementalGroups": [1, 2, -3, 4], "runAsUser": -1}, "priority": -5}
+
+
+def test_hpa_v2_metrics_and_behavior() -> None:
+    target = ld(1, "Utilization") + vi(4, 80)
+    metric = ld(1, "Resource") + ld(4, ld(1, "cpu") + ld(2, target))
+    behavior = ld(2, ld(1, "Max") + ld(2, ld(1, "Pods") + vi(2, 1) + vi(3, 60)) + vi(3, 0))
+    spec = ld(1, ld(1, "Deployment") + ld(2, "web") + ld(3, "apps/v1")) + vi(2, 1) + vi(3, 3) + ld(4, metric)
+    hpa = protobuf.decode(envelope("autoscaling/v2", "HorizontalPodAutoscaler", ld(2, spec + ld(5, behavior))))
+    assert hpa["spec"] == {
+        "scaleTargetRef": {"kind": "Deployment", "name": "web", "apiVersion": "apps/v1"},
+        "minReplicas": 1,
+        "maxReplicas": 3,
+        "metrics": [
+            {
+                "type": "Resource",
+                "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}},
+            }
+        ],
+        "behavior": {
+            "scaleDown": {
+                "selectPolicy": "Max",
+                "policies": [{"type": "Pods", "value": 1, "periodSeconds": 60}],
+                "stabilizationWindowSeconds": 0,
+            }
+        },
+    }
+
+
+def test_unknown_fields_are_skipped_at_every_depth() -> None:
+    container = ld(1, "c") + ld(200, b"future") + vi(201, 1)
+    assert container_spec(container) == {"name": "c"}
+
+
+def test_status_is_not_decoded() -> None:
+    pod = protobuf.decode(envelope("v1", "Pod", ld(3, ld(1, "Running") + ld(2, ld(1, "Ready")))))
+    assert pod["status"] == {}
 
 
 # --- malformed bodies ----------------------------------------------------------------------------
@@ -339,6 +625,14 @@ def test_kind_must_match_its_group_version() -> None:
         pytest.param(envelope("v1", "ConfigMap", ld(2, ld(1, "k") + vi(2, 1))), id="map-value-varint"),
         pytest.param(envelope("v1", "Namespace", ld(2, b"\x0a")), id="spec-truncated"),
         pytest.param(envelope("v1", "Namespace", ld(3, vi(1, 1))), id="status-phase-varint"),
+        pytest.param(envelope("v1", "Namespace", ld(1, ld(8, vi(1, 1 << 62)))), id="time-out-of-range"),
+        pytest.param(envelope("v1", "Namespace", ld(1, ld(8, ld(1, "x")))), id="time-seconds-as-bytes"),
+        pytest.param(envelope("v1", "Namespace", ld(1, ld(17, ld(7, ld(1, "{"))))), id="fieldsv1-not-json"),
+        pytest.param(envelope("v1", "Pod", ld(2, ld(14, ld(4, b"\x80")))), id="packed-truncated"),
+        pytest.param(envelope("v1", "Pod", ld(2, vi(2, 1))), id="repeated-message-as-varint"),
+        pytest.param(envelope("v1", "Pod", ld(2, ld(32, ld(1, "cpu") + ld(2, "1")))), id="quantity-as-string"),
+        pytest.param(envelope("v1", "Service", ld(2, ld(1, vi(4, 1)))), id="intorstring-as-varint"),
+        pytest.param(envelope("v1", "Service", ld(2, ld(1, ld(4, ld(3, b"\xff"))))), id="intorstring-bad-utf8"),
     ],
 )
 def test_malformed_bodies_are_bad_request(body: bytes) -> None:
