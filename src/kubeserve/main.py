@@ -18,9 +18,10 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import psutil
 
@@ -45,6 +46,7 @@ from kubeserve.node.volumes import LocalPathProvisioner
 from kubeserve.node.workloads import WorkloadControllers
 
 log = logging.getLogger("kubeserve")
+T = TypeVar("T")
 
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "redhat-ods-applications")
 ACCELERATOR_NAMESPACE = "redhat-ods-applications"
@@ -137,17 +139,62 @@ def load_settings(home: str | None = None, port: int | None = None) -> Settings:
     env = os.environ
     try:
         node = settings_from_env(env)
-        kubelet = KubeletConfig(
-            pod_network=env.get("KUBESERVE_POD_NETWORK", "127.10.0.0/16"),
-            isolation=env.get("KUBESERVE_ISOLATION", "auto"),
-            image_catalog=Path(env.get("KUBESERVE_IMAGE_CATALOG") or home_.root / "images.yaml"),
-            backoff_seconds=float(env.get("KUBESERVE_BACKOFF_SECONDS", "10")),
-            keep_pods=env.get("KUBESERVE_KEEP_PODS", "") not in ("", "0", "false"),
-            port=int(env.get("KUBESERVE_KUBELET_PORT", "0")),
-        )
     except ValueError as exc:
         raise SystemExit(f"kubeserve: {exc}") from exc
+    kubelet = KubeletConfig(
+        pod_network=_setting(env, "KUBESERVE_POD_NETWORK", "127.10.0.0/16", _pod_network),
+        isolation=_setting(env, "KUBESERVE_ISOLATION", "auto", _isolation),
+        image_catalog=Path(env.get("KUBESERVE_IMAGE_CATALOG") or home_.root / "images.yaml"),
+        backoff_seconds=_setting(env, "KUBESERVE_BACKOFF_SECONDS", "10", _positive_seconds),
+        keep_pods=env.get("KUBESERVE_KEEP_PODS", "") not in ("", "0", "false"),
+        port=_setting(env, "KUBESERVE_KUBELET_PORT", "0", _port),
+    )
     return Settings(home=home_, api=api, node=node, kubelet=kubelet)
+
+
+def _setting(env: Mapping[str, str], name: str, default: str, parse: Callable[[str], T]) -> T:
+    """One `KUBESERVE_*` value, parsed; a bad one stops start-up with a message naming the variable."""
+    raw = env.get(name) or default
+    try:
+        return parse(raw)
+    except ValueError as exc:
+        raise SystemExit(f"kubeserve: {name}={raw!r} is not valid: {exc}") from None
+
+
+def _pod_network(text: str) -> str:
+    try:
+        network = ipaddress.IPv4Network(text)
+    except ValueError as exc:
+        raise ValueError(f"{exc}; give a loopback /16 such as 127.10.0.0/16") from None
+    if network.prefixlen != 16 or not network.is_loopback:
+        raise ValueError("give a loopback /16 such as 127.10.0.0/16")
+    return text
+
+
+def _isolation(text: str) -> str:
+    if text not in ("auto", "mount-namespace", "path-rewrite"):
+        raise ValueError("use auto, mount-namespace or path-rewrite")
+    return text
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError("use a number of seconds above 0, such as 10") from None
+    if not value > 0:
+        raise ValueError("use a number of seconds above 0, such as 10")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError("use a port number from 1 to 65535, or 0 for any free port") from None
+    if not 0 <= value <= 65535:
+        raise ValueError("use a port number from 1 to 65535, or 0 for any free port")
+    return value
 
 
 def prepare_home(settings: Settings) -> tuple[Pki, str]:
@@ -236,16 +283,12 @@ class EmbeddedNode:
 
 
 def pod_prefix(network: str) -> str:
-    """`127.10.0.0/16` → `127.10`: pods get addresses in a loopback /16 (docs/node.md)."""
-    parsed = ipaddress.IPv4Network(network)
-    if parsed.prefixlen != 16 or not parsed.is_loopback:
-        raise SystemExit(f"kubeserve: KUBESERVE_POD_NETWORK={network} must be a loopback /16 such as 127.10.0.0/16")
-    return ".".join(str(parsed.network_address).split(".")[:2])
+    """`127.10.0.0/16` → `127.10`: pods get addresses in a loopback /16 (checked by `_pod_network`)."""
+    return ".".join(str(ipaddress.IPv4Network(network).network_address).split(".")[:2])
 
 
 async def serve(settings: Settings) -> None:
     pki, token = prepare_home(settings)
-    pod_prefix(settings.kubelet.pod_network)  # fail before starting anything
     api_settings = ApiServerSettings(**{**settings.api.__dict__, "tokens": (token,)})
     server = ApiServer(api_settings, server_ssl_context(pki))
     try:

@@ -69,9 +69,14 @@ def check_started(pod: Obj, container: str, *, running: bool, previous: bool = F
     had_run = "terminated" in (found.get("lastState") or {})
     if "waiting" in state and not (had_run and not running) and not previous:
         reason = (state.get("waiting") or {}).get("reason") or "ContainerCreating"
+        reason = _WAITING_WORDS.get(reason, reason)
         raise errors.BadRequest(f'container "{container}" in pod "{name}" is waiting to start: {reason}')
     if running and "running" not in state:
         raise errors.BadRequest(f'container "{container}" in pod "{name}" is not running')
+
+
+# How the kubelet words a waiting reason in a pods/log error (kubelet's validateContainerLogStatus).
+_WAITING_WORDS = {"ImagePullBackOff": "trying and failing to pull image", "ErrImagePull": "image can't be pulled"}
 
 
 def kubelet_address(node: Obj) -> tuple[str, int]:

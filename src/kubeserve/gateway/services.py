@@ -22,6 +22,7 @@ import ipaddress
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import cast
 
 from kubeserve.client import ApiClient, Informer, Obj
 from kubeserve.gateway import balance
@@ -269,34 +270,51 @@ class ServiceProxy:
 
 
 class _Pipe(asyncio.Protocol):
-    """One side of a spliced pair: what its transport reads is written to the peer's transport. Reading
-    starts paused and begins when `link` pairs it."""
+    """One side of a spliced pair: what its transport reads is written to the peer's transport. What it
+    reads before `link` pairs it (a client's request, while its endpoint is dialed) is kept, with the EOF,
+    and passed on by `link`, so the request goes out the moment the endpoint answers; past `BUFFER`,
+    reading pauses until then."""
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self.peer: _Pipe | None = None
+        self._early: list[bytes] = []  # read before the link
+        self._early_size = 0
         self._read_eof = False  # this side sent its EOF
         self._wrote_eof = False  # the peer's EOF was passed on to this side
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        transport.pause_reading()
-        transport.set_write_buffer_limits(high=BUFFER)
+        self.transport = cast(asyncio.Transport, transport)  # no isinstance: uvloop's are not subclasses
+        self.transport.set_write_buffer_limits(high=BUFFER)
 
     def link(self, peer: _Pipe) -> None:
         self.peer, peer.peer = peer, self
         for side in (self, peer):
-            if side.transport is not None:
+            if side._early:
+                early, side._early, side._early_size = b"".join(side._early), [], 0
+                side.data_received(early)
+            if side._read_eof:
+                side._pass_eof()
+            elif side.transport is not None:
                 side.transport.resume_reading()
 
     def data_received(self, data: bytes) -> None:
         peer = self.peer
-        if peer is not None and peer.transport is not None and not peer.transport.is_closing():
+        if peer is None:
+            self._early.append(data)
+            self._early_size += len(data)
+            if self._early_size > BUFFER and self.transport is not None:
+                self.transport.pause_reading()
+        elif peer.transport is not None and not peer.transport.is_closing():
             peer.transport.write(data)
 
     def eof_received(self) -> bool:
-        self._read_eof = True
+        if not self._read_eof:
+            self._read_eof = True
+            self._pass_eof()
+        return True  # keep the transport: the other direction may still be carrying bytes
+
+    def _pass_eof(self) -> None:
         peer = self.peer
         if peer is not None and peer.transport is not None:
             if not peer.transport.is_closing():
@@ -304,7 +322,6 @@ class _Pipe(asyncio.Protocol):
             peer._wrote_eof = True
             peer._close_if_done()
         self._close_if_done()
-        return True  # keep the transport: the other direction may still be carrying bytes
 
     def _close_if_done(self) -> None:
         if self._read_eof and self._wrote_eof and self.transport is not None:
@@ -362,9 +379,16 @@ class _Inbound(_Pipe):
         transport.write(response)
         transport.write_eof()
         self._wrote_eof = True
+        self._early, self._early_size = [], 0
         self._refusing = asyncio.get_running_loop().call_later(1.0, transport.close)
-        transport.resume_reading()
-        self._close_if_done()
+        if self._read_eof:
+            self._close_if_done()
+        else:
+            transport.resume_reading()
+
+    def data_received(self, data: bytes) -> None:
+        if self._refusing is None:
+            super().data_received(data)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._refusing is not None:

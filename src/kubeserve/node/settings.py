@@ -11,11 +11,13 @@ import re
 import socket
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from kubeserve.node.accelerators import Accelerator, detect
 from kubeserve.node.fit import POLICIES
 from kubeserve.node.inventory import product_names, resolve_inventory
+
+T = TypeVar("T")
 
 _EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 _NAME = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)$")
@@ -116,8 +118,16 @@ def settings_from_env(env: Mapping[str, str], *, kubelet_port: int = 0,
         name=env.get("KUBESERVE_NODE_NAME", "").strip().lower() or default_node_name(),
         labels=parse_labels(env.get("KUBESERVE_NODE_LABELS", "")),
         taints=parse_taints(env.get("KUBESERVE_NODE_TAINTS", "")),
-        inventory=resolve_inventory(gpus, lambda: detected),
+        inventory=_named("KUBESERVE_GPUS", lambda: resolve_inventory(gpus, lambda: detected)),
         resource_policy=parse_policy(env.get("KUBESERVE_RESOURCE_POLICY", "")),
         kubelet_port=kubelet_port,
         products=product_names(detected),
     )
+
+
+def _named(variable: str, parse: Callable[[], T]) -> T:
+    """Run a parser whose errors should name the variable the value came from."""
+    try:
+        return parse()
+    except ValueError as exc:
+        raise ValueError(f"{variable}: {exc}") from None

@@ -33,6 +33,7 @@ from typing import Any
 from kubeserve.client import Obj
 from kubeserve.node.kubelet.images import PulledImage
 from kubeserve.node.kubelet.sandbox import Lookups, Sandbox, field_value, pod_hostname, resource_value
+from kubeserve.node.kubelet.shim import START_ERROR_EXIT, START_ERROR_MARKER
 
 # Where a missing mountPath parent may be covered by a tmpfs inside the mount namespace: directories whose
 # host contents a container has no business seeing anyway. Anywhere else we would have to create
@@ -316,6 +317,9 @@ def mount_script(mounts: list[Mount], hosts: Path | None, workdir: str | None,
         lines.append(f"mount --bind {shlex.quote(str(hosts))} /etc/hosts")
     if workdir:
         lines.append(f"cd {shlex.quote(workdir)}")
+    marker = START_ERROR_MARKER.decode()
+    lines.append(f'command -v -- "$1" >/dev/null 2>&1 || {{ echo "{marker}exec: \\"$1\\": executable file not found '
+                 f'in \\$PATH" >&2; exit {START_ERROR_EXIT}; }}')
     return "; ".join(lines) + '; exec "$@"'
 
 

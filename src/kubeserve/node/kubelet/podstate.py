@@ -145,7 +145,7 @@ def epoch(stamp: str) -> float:
 
 def to_exit(status: ExitStatus, run: int) -> Exit:
     return Exit(exit_code=status.exit_code, reason=status.reason, started_at=status.started_at,
-                finished_at=status.finished_at, signal=status.signal, run=run)
+                finished_at=status.finished_at, signal=status.signal, run=run, message=status.message)
 
 
 def exit_from_status(terminated: Obj | None) -> Exit | None:
@@ -157,7 +157,7 @@ def exit_from_status(terminated: Obj | None) -> Exit | None:
         run = int(str(terminated.get("containerID", "")).rsplit("/", 1)[1])
     return Exit(exit_code=int(terminated.get("exitCode") or 0), reason=str(terminated.get("reason") or ""),
                 started_at=str(terminated.get("startedAt") or ""), finished_at=str(terminated.get("finishedAt") or ""),
-                signal=terminated.get("signal"), run=run)
+                signal=terminated.get("signal"), run=run, message=str(terminated.get("message") or ""))
 
 
 def grace_seconds(pod: Obj) -> float:

@@ -33,6 +33,7 @@ class Exit:
     finished_at: str
     signal: int | None = None
     run: int = 0  # which run ended (its restart count)
+    message: str = ""  # why it could not start (StartError), as containerd says it
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,8 @@ def _terminated(uid: str, name: str, e: Exit) -> Obj:
                 "finishedAt": e.finished_at, "containerID": container_id(uid, name, e.run)}
     if e.signal:
         out["signal"] = e.signal
+    if e.message:
+        out["message"] = e.message
     return out
 
 

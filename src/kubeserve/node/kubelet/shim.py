@@ -35,6 +35,10 @@ from kubeserve.atomicfile import write_atomic
 CHUNK = 16 * 1024
 IDLE_FLUSH = 0.2
 DRAIN_AFTER_EXIT = 0.5
+# A mount-namespace wrapper that cannot find the container's command exits with this code after writing the
+# marker line to stderr, so the exec failure inside the namespace reads as the StartError it is.
+START_ERROR_EXIT = 222
+START_ERROR_MARKER = b"kubeserve-start-error: "
 
 
 def rfc3339nano(ns: int | None = None) -> str:
@@ -225,6 +229,7 @@ def run(spec: dict[str, Any]) -> int:
         selector.register(pump.read_fd, selectors.EVENT_READ, "stdin")
     streams = 2
     exited_at: float | None = None
+    last_stderr = b""
     while streams:
         timeout = IDLE_FLUSH if log.has_pending() or (pump and pump.backlog) else None
         if exited_at is not None:
@@ -246,6 +251,8 @@ def run(spec: dict[str, Any]) -> int:
                     data = b""
                 if data:
                     log.feed(key.data, data)
+                    if key.data == "stderr":
+                        last_stderr = (last_stderr + data)[-4096:]
                 else:
                     selector.unregister(key.fileobj)
                     streams -= 1
@@ -263,8 +270,12 @@ def run(spec: dict[str, Any]) -> int:
     reason = "OOMKilled" if oom else ("Completed" if exit_code == 0 else "Error")
     if oom:
         exit_code = 137
-    _write_exit(cdir, n, {"exitCode": exit_code, "signal": term_signal, "reason": reason,
-                          "startedAt": rfc3339(started), "finishedAt": rfc3339()})
+    record: dict[str, Any] = {"exitCode": exit_code, "signal": term_signal, "reason": reason,
+                              "startedAt": rfc3339(started), "finishedAt": rfc3339()}
+    if code == START_ERROR_EXIT and START_ERROR_MARKER in last_stderr:
+        detail = last_stderr.rsplit(START_ERROR_MARKER, 1)[1].decode(errors="replace").strip()
+        record.update(exitCode=128, reason="StartError", message=f"failed to start container process: {detail}")
+    _write_exit(cdir, n, record)
     return 0
 
 
