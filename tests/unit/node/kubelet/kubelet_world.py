@@ -40,6 +40,7 @@ class FakeExit:
     reason: str
     started_at: str
     finished_at: str
+    message: str = ""
 
 
 class FakeProcesses:
