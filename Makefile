@@ -54,6 +54,7 @@ test: install tools lint typecheck
 
 bench: install
 	$(BIN)/python bench/api.py
+	$(BIN)/python bench/services.py
 
 clean:
 	rm -rf $(VENV) .venvs $(TOOLS) .kubeserve-demo

@@ -8,11 +8,9 @@ prints requests/s and latency percentiles side by side, and the ratios proxied/d
 kubeserve process spent per request (for proxied requests, mostly the service proxy; for direct ones, the
 idle cost of the rest of kubeserve). It never asserts.
 
-`--uvloop` runs the kubeserve process on uvloop's event loop (uvloop must be installed in the venv), by a
-`sitecustomize` on its PYTHONPATH that installs uvloop's policy in `python -m kubeserve up` only, so the
-kubeserve code is unchanged and the pods and this client keep the stock loop.
+kubeserve runs on uvloop's event loop; this client uses the stock asyncio loop.
 
-    .venv/bin/python bench/services.py [--seconds 4] [--concurrency 8] [--rounds 2] [--uvloop]
+    .venv/bin/python bench/services.py [--seconds 4] [--concurrency 8] [--rounds 2]
 """
 
 from __future__ import annotations
@@ -118,18 +116,9 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-SITECUSTOMIZE = """
-import sys
-if sys.orig_argv[1:4] == ["-m", "kubeserve", "up"]:
-    import asyncio, uvloop
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-"""
-
-
 async def measure(direct: str, proxied: str, pid: int, args: argparse.Namespace) -> None:
     print(f"direct: {direct}   proxied: {proxied}   concurrency {args.concurrency}, "
-          f"{args.rounds} x {args.seconds:.0f} s per mode and target, alternating"
-          f"{', kubeserve on uvloop' if args.uvloop else ''}")
+          f"{args.rounds} x {args.seconds:.0f} s per mode and target, alternating")
     print(f"{'mode':<24}{'target':<10}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}{'ks cpu us/req':>15}")
     for keep_alive in (False, True):
         mode = "keep-alive" if keep_alive else "new connection each"
@@ -156,14 +145,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--uvloop", action="store_true", help="run the kubeserve process on uvloop")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="kubeserve-bench-") as home:
-        env: dict[str, str] = {}
-        if args.uvloop:
-            (Path(home) / "sitecustomize.py").write_text(SITECUSTOMIZE)
-            env["PYTHONPATH"] = os.pathsep.join(filter(None, [home, os.environ.get("PYTHONPATH")]))
-        server = start_kubeserve(Path(home) / "home", env=env)
+        server = start_kubeserve(Path(home) / "home")
         try:
             server.kubectl("apply", "-f", "-", input=MANIFEST)
             server.kubectl("rollout", "status", "deployment/echo", "--timeout=120s", timeout=150)

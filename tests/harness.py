@@ -6,8 +6,10 @@ Importable from every test (pytest's `pythonpath` includes `tests/`); the e2e fi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import random
 import signal
 import socket
 import ssl
@@ -115,7 +117,7 @@ def start_kubeserve(home: Path, port: int | None = None, timeout: float = 60,
     home.mkdir(parents=True, exist_ok=True)
     log_path = home / "server.log"
     # Each instance gets its own pod and service address ranges, so servers side by side never collide.
-    octet = port % 80
+    octet = _free_network_octet()
     full_env = {**os.environ, "KUBESERVE_HOME": str(home), "KUBESERVE_API_PORT": str(port),
                 "KUBESERVE_POD_NETWORK": f"127.{10 + octet}.0.0/16",
                 "KUBESERVE_SERVICE_NETWORK": f"127.{100 + octet}.0.0/16", **(env or {})}
@@ -132,6 +134,34 @@ def start_kubeserve(home: Path, port: int | None = None, timeout: float = 60,
         time.sleep(0.2)
     server.stop()
     raise RuntimeError(f"kubeserve did not become ready:\n{log_path.read_text()[-3000:]}")
+
+
+_TAKEN_OCTETS: set[int] = set()
+
+
+def _listening_second_octets() -> set[int]:
+    """Second octets of 127.x.y.z addresses something listens on (from /proc/net/tcp, LISTEN = 0A)."""
+    found: set[int] = set()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+            fields = line.split()
+            address, state = fields[1].split(":")[0], fields[3]
+            if state == "0A" and int(address[6:8], 16) == 127:
+                found.add(int(address[4:6], 16))
+    return found
+
+
+def _free_network_octet() -> int:
+    """An x such that 127.(10+x)/16 (pods) and 127.(100+x)/16 (services) are used by no other server: not by
+    one this process started, nor by any listener on the machine (another test run)."""
+    listening = _listening_second_octets()
+    start = random.randrange(80)
+    for step in range(80):
+        octet = (start + step) % 80
+        if octet not in _TAKEN_OCTETS and 10 + octet not in listening and 100 + octet not in listening:
+            _TAKEN_OCTETS.add(octet)
+            return octet
+    raise RuntimeError("no free loopback ranges left for another kubeserve")
 
 
 def eventually(predicate: Any, timeout: float = 10.0, interval: float = 0.1) -> Any:

@@ -13,7 +13,7 @@ import pytest
 
 from kubeserve.client import ApiClient
 from kubeserve.gateway import balance
-from kubeserve.gateway.services import ServicePort, ServiceProxy, listeners_for, ready_endpoints
+from kubeserve.gateway.services import BUFFER, ServicePort, ServiceProxy, listeners_for, ready_endpoints
 from unit.node.inproc_api import api_client, eventually
 
 Obj = dict[str, Any]
@@ -207,3 +207,100 @@ async def test_no_ready_endpoint_answers_503_and_listeners_follow_the_service(cl
         await eventually(lambda: _async((CLUSTER_IP, port) not in p.addresses))
         with pytest.raises(ConnectionRefusedError):
             await exchange(port)
+
+
+async def test_readiness_changes_take_effect_on_the_next_connection(client: ApiClient) -> None:
+    port = free_port(CLUSTER_IP)
+    slice_kind = client.kind("discovery.k8s.io/v1", "EndpointSlice")
+    async with Backend("127.10.0.206", "pod") as pod, proxy(client) as p:
+        await make_service(client, "llm", port)
+        await client.create(slice_kind, "default", endpoint_slice("llm", pod.port, ("127.10.0.206", False)))
+        await eventually(lambda: _async(bool(p.slices.list("default")) and (CLUSTER_IP, port) in p.addresses))
+        assert (await exchange(port)).startswith(b"HTTP/1.1 503 ")  # and the empty endpoint list is kept
+
+        for ready, answer in ((True, b"pod:ping"), (False, b"HTTP/1.1 503 "), (True, b"pod:ping")):
+            await client.replace(slice_kind, "default",
+                                 {**endpoint_slice("llm", pod.port, ("127.10.0.206", ready)),
+                                  "metadata": (await client.get(slice_kind, "default", "llm-abc"))["metadata"]})
+
+            async def answers(expected: bytes = answer) -> bool:
+                return (await exchange(port)).startswith(expected)
+
+            await eventually(answers)
+
+
+class Sink:
+    """Reads nothing until `release` is set, then everything; answers with the byte count."""
+
+    def __init__(self, host: str) -> None:
+        self.host = host
+        self.port = 0
+        self.release = asyncio.Event()
+        self._server: asyncio.Server | None = None
+
+    async def __aenter__(self) -> Sink:
+        self._server = await asyncio.start_server(self._handle, self.host, 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self.release.set()
+        self._server.close()
+        await self._server.wait_closed()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await self.release.wait()
+        received = 0
+        while chunk := await reader.read(1024 * 1024):
+            received += len(chunk)
+        writer.write(f"{received}".encode())
+        await writer.drain()
+        writer.close()
+
+
+async def test_a_stalled_endpoint_holds_back_the_client_instead_of_filling_the_proxy(client: ApiClient) -> None:
+    port = free_port(CLUSTER_IP)
+    async with Sink("127.10.0.207") as sink, proxy(client) as p:
+        await make_service(client, "llm", port)
+        await client.create(client.kind("discovery.k8s.io/v1", "EndpointSlice"), "default",
+                            endpoint_slice("llm", sink.port, ("127.10.0.207", True)))
+        await eventually(lambda: _async(bool(p.slices.list("default")) and (CLUSTER_IP, port) in p.addresses))
+        reader, writer = await asyncio.open_connection(CLUSTER_IP, port)
+        chunk, count = b"y" * (1024 * 1024), 48  # more than the loopback socket buffers hold
+
+        async def send() -> None:
+            for _ in range(count):
+                writer.write(chunk)
+                await writer.drain()
+            writer.write_eof()
+
+        sending = asyncio.create_task(send())
+        inbound = await eventually(lambda: _async(next((c for c in p._connections if c.peer is not None), None)))
+        assert inbound.peer is not None and inbound.peer.transport is not None and inbound.transport is not None
+        upstream = inbound.peer.transport
+        await eventually(lambda: _async(upstream.get_write_buffer_size() > 0 and not inbound.transport.is_reading()))
+        await asyncio.sleep(0.2)
+        assert not sending.done()
+        assert upstream.get_write_buffer_size() <= 2 * BUFFER  # bounded: the high-water mark plus one read
+        sink.release.set()
+        await sending
+        assert await reader.read() == str(count * len(chunk)).encode()
+        writer.close()
+
+
+async def test_stop_closes_open_connections(client: ApiClient) -> None:
+    port = free_port(CLUSTER_IP)
+    async with Backend("127.10.0.208", "pod") as pod:
+        pod.hold.clear()
+        async with proxy(client) as p:
+            await make_service(client, "llm", port)
+            await client.create(client.kind("discovery.k8s.io/v1", "EndpointSlice"), "default",
+                                endpoint_slice("llm", pod.port, ("127.10.0.208", True)))
+            await eventually(lambda: _async(bool(p.slices.list("default")) and (CLUSTER_IP, port) in p.addresses))
+            reader, writer = await asyncio.open_connection(CLUSTER_IP, port)
+            writer.write(b"ping")
+            writer.write_eof()
+            await eventually(lambda: _async(pod.served == 1))
+        assert await asyncio.wait_for(reader.read(), 2) == b""  # the proxy went away: the client is told
+        writer.close()

@@ -63,6 +63,9 @@ class KubeletSettings:
     workers: int = 4
     resync: float = 30.0
     volume_check_period: float = 5.0  # how often emptyDir volumes with a sizeLimit are measured
+    # A deleted pod keeps serving this long (within its grace period) before SIGTERM, so the Service proxy
+    # has taken it out of rotation first and no new connection reaches a process that is shutting down.
+    termination_drain: float = 1.0
 
     @property
     def backoff(self) -> restarts.BackOffPolicy:
@@ -415,6 +418,10 @@ class Kubelet:
 
     async def _stop_pod(self, pod: Obj, ps: PodState) -> None:
         grace = grace_seconds(pod)
+        drain = min(self.settings.termination_drain, grace / 2)
+        if drain > 0 and any(cs.rc is not None for cs in ps.containers.values()):
+            await asyncio.sleep(drain)
+            grace -= drain
 
         async def stop(cs: ContainerState) -> None:
             if cs.rc is None:

@@ -100,7 +100,8 @@ async def test_graceful_deletion_stops_then_deletes(tmp_path: Path) -> None:
             return await w.pod("gone") is None
 
         await eventually(deleted)
-        assert ("main", 7.0) in w.processes.stops
+        # the grace period is 7 s; its first second is the drain before SIGTERM (KubeletSettings)
+        assert ("main", 7.0 - w.kubelet.settings.termination_drain) in w.processes.stops
         assert not w.processes.alive
         assert ("Killing", "Stopping container main") in await w.events()
         assert not (w.settings.pods_dir / pod["metadata"]["uid"]).exists()
