@@ -10,13 +10,13 @@ resync enqueues every cached primary object so the loop stays level-triggered.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from kubeserve.api import errors
+from kubeserve.client.background import cancel_and_wait
 from kubeserve.client.informer import Informer, object_key
 from kubeserve.client.rest import ApiClient, Obj
 
@@ -121,11 +121,7 @@ class Controller:
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*self._tasks)
         self._tasks.clear()
 
     async def _resync_loop(self) -> None:

@@ -8,7 +8,6 @@ go through the `ApiClient`. A watch that ends is resumed from the last resourceV
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +17,7 @@ import aiohttp
 from kubeserve.api import errors
 from kubeserve.api.kinds import ResourceKind
 from kubeserve.api.selectors import LabelSelector
+from kubeserve.client.background import cancel_and_wait
 from kubeserve.client.rest import ApiClient, Obj
 
 log = logging.getLogger(__name__)
@@ -79,11 +79,8 @@ class Informer:
             self._task = asyncio.get_running_loop().create_task(self._run(), name=f"informer {self.kind.plural}")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         resource_version = ""

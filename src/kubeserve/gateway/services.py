@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import cast
 
 from kubeserve.client import ApiClient, Informer, Obj
+from kubeserve.client.background import cancel_and_wait
 from kubeserve.gateway import balance
 
 log = logging.getLogger(__name__)
@@ -135,18 +136,11 @@ class ServiceProxy:
         self._task = asyncio.get_running_loop().create_task(self._follow(), name="service proxy")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         for address in list(self._servers):
             self._close(address)
-        for task in list(self._dialing):
-            task.cancel()
-        for task in list(self._dialing):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*self._dialing)
         for inbound in list(self._connections):
             inbound.abort()
         await asyncio.sleep(0)  # let the aborted transports close their sockets

@@ -25,6 +25,7 @@ import psutil
 from kubeserve import __version__
 from kubeserve.api import errors
 from kubeserve.client import STRATEGIC_MERGE_PATCH, ApiClient, Obj
+from kubeserve.client.background import cancel_and_wait
 from kubeserve.node.inventory import accelerator_labels
 from kubeserve.node.settings import NodeSettings
 
@@ -179,11 +180,8 @@ class NodeStatusReporter:
         self._task = asyncio.get_running_loop().create_task(self._beat(), name="node heartbeat")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def register(self) -> Obj:
         """Create or update the Node (labels, taints) and write its full status."""

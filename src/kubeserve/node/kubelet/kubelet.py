@@ -25,6 +25,7 @@ from typing import Any
 from kubeserve.api import errors
 from kubeserve.atomicfile import write_atomic
 from kubeserve.client import ApiClient, Controller, EventRecorder, Informer, Key, Obj, Result, object_key
+from kubeserve.client.background import cancel_and_wait
 from kubeserve.node.kubelet import allocation, emptydirs, podstatus, restarts, volumesync
 from kubeserve.node.kubelet.adoption import DEVICES_FILE, reap_orphans, restore
 from kubeserve.node.kubelet.containers import ContainerRunner, container_view, oom_event
@@ -121,11 +122,8 @@ class Kubelet:
     async def stop(self, kill: bool = True) -> None:
         """Stop the loops. `kill`: also stop every container (SIGTERM, a short grace, then SIGKILL), so no
         process outlives `kubeserve down`; without it containers keep running for the next kubelet to adopt."""
-        if self._tick_task is not None:
-            self._tick_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._tick_task
-            self._tick_task = None
+        await cancel_and_wait(self._tick_task)
+        self._tick_task = None
         await self._controller.stop()
         for informer in self._informers:
             await informer.stop()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from aiohttp import WSMsgType, web
 
+from kubeserve.client.background import cancel_and_wait
 from kubeserve.node.kubelet import channels
 from kubeserve.node.kubelet.containerlogs import follow_entries
 from kubeserve.node.kubelet.execution import ContainerContext, Execution, spawn
@@ -102,12 +103,7 @@ async def run_exec(ws: web.WebSocketResponse, protocol: str, context: ContainerC
             # a signal shows as -N from asyncio; a shell reports it as 128+N, and so does the kubelet
             await sender.status(protocol, channels.exit_status(command, code if code > 0 else 128 - code))
     finally:
-        receiver.cancel()
-        output.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await receiver
-        with contextlib.suppress(asyncio.CancelledError):
-            await output
+        await cancel_and_wait(receiver, output)
         execution.close()
 
 

@@ -24,6 +24,7 @@ from aiohttp.typedefs import Middleware
 from kubeserve.api import errors
 from kubeserve.atomicfile import read_json_object
 from kubeserve.client import ApiClient, Obj
+from kubeserve.client.background import cancel_and_wait
 from kubeserve.node.kubelet import channels, remotecommand
 from kubeserve.node.kubelet.containerlogs import LogOptions, RequestError, choose_run, stream_log
 from kubeserve.node.kubelet.execution import ContainerContext
@@ -305,10 +306,7 @@ class KubeletServer:
         try:
             await asyncio.wait([receiver, targets], return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in (receiver, targets):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await cancel_and_wait(receiver, targets)
             await forward.close()
 
     async def _summary(self, request: web.Request) -> web.Response:
