@@ -7,6 +7,7 @@ variables, then defaults, and are frozen before anything starts.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import ipaddress
 import logging
@@ -233,17 +234,33 @@ def bootstrap(server: ApiServer) -> None:
         log.info("detected %d x %s (%s)", accelerator.count, accelerator.display_name, accelerator.resource)
 
 
+class RecentLog(logging.Handler):
+    """The last lines kubeserve logged, kept in memory: the node log (`kubectl get --raw
+    /api/v1/nodes/NODE/proxy/logs?query=kubelet`, the MCP server's nodes_log) in the foreground too."""
+
+    def __init__(self, keep: int = 2000) -> None:
+        super().__init__(logging.INFO)
+        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        self._lines: collections.deque[str] = collections.deque(maxlen=keep)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._lines.append(self.format(record))
+
+    def lines(self) -> list[str]:
+        return list(self._lines)
+
+
 class EmbeddedNode:
     """The components that make the API server a one-node cluster, started after it and stopped before it.
 
     Each is a plain API client; this is the only place that knows them all."""
 
-    def __init__(self, settings: Settings, client: ApiClient, token: str) -> None:
+    def __init__(self, settings: Settings, client: ApiClient, token: str, recent_log: RecentLog) -> None:
         self.settings = settings
         self.client = client
         self.processes = ProcessManager(settings.home.pods)
         self.kubelet_server = KubeletServer(client, settings.home.pods, port=settings.kubelet.port, token=token,
-                                            node_name=settings.node.name)
+                                            node_name=settings.node.name, node_log=recent_log.lines)
         self.kubelet: Kubelet | None = None
         self.others: list[Any] = []
 
@@ -300,7 +317,9 @@ async def serve(settings: Settings) -> None:
                          "Is another kubeserve running? Use --port or KUBESERVE_API_PORT.") from exc
     bootstrap(server)
     client = await ApiClient.open(ClientConfig(server=server_url(settings), token=token, ca_file=str(pki.ca_cert)))
-    node = EmbeddedNode(settings, client, token)
+    recent_log = RecentLog()
+    logging.getLogger().addHandler(recent_log)
+    node = EmbeddedNode(settings, client, token, recent_log)
     try:
         await node.start()
         settings.home.pid_file.write_text(str(os.getpid()))

@@ -98,7 +98,7 @@ _CORE = [
     ResourceKind("", "v1", "Endpoints", "endpoints", "endpoints", True, ("ep",),
                  schema_name="io.k8s.api.core.v1.Endpoints"),
     ResourceKind("", "v1", "Event", "events", "event", True, ("ev",), schema_name="io.k8s.api.core.v1.Event"),
-    ResourceKind("", "v1", "Node", "nodes", "node", False, ("no",), (), ("status",),
+    ResourceKind("", "v1", "Node", "nodes", "node", False, ("no",), (), ("status", "proxy"),
                  schema_name="io.k8s.api.core.v1.Node"),
 ]
 

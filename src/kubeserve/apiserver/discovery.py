@@ -21,6 +21,7 @@ _SUBRESOURCE_KINDS = {
     "scale": ("autoscaling", "v1", "Scale", ("get", "patch", "update")),
     "finalize": (None, None, None, ("update",)),
     "token": ("authentication.k8s.io", "v1", "TokenRequest", ("create",)),
+    "proxy": ("", "v1", "NodeProxyOptions", ("get",)),
 }
 
 

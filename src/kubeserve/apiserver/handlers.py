@@ -53,6 +53,8 @@ class ResourceHandlers:
         method = request.method
         if info.kind.kind == "SelfSubjectAccessReview":
             return await self._access_review(request, info)
+        if self.streams is not None and info.subresource == "proxy":
+            return await self.streams.serve_node_proxy(request, info)
         if self.streams is not None and info.subresource in STREAM_SUBRESOURCES:
             return await self.streams.serve(request, info)
         if self.streams is not None and not info.kind.stored and info.kind.group == "metrics.k8s.io":

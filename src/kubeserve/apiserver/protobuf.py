@@ -300,6 +300,11 @@ def decode(body: bytes) -> dict[str, Any]:
         raise errors.UnsupportedMediaType(f"protobuf content encoding {content_encoding!r} is not supported")
     if content_type and not is_protobuf(content_type):
         raise errors.UnsupportedMediaType(f"protobuf envelope content type {content_type!r} is not supported")
+    options = protoschema.OPTIONS_KINDS.get(kind)
+    if options is not None:
+        decoded: dict[str, Any] = {"apiVersion": api_version, "kind": kind}
+        _merge(raw, options, decoded, kind)
+        return decoded
     message = protoschema.KINDS.get((api_version, kind))
     if message is None:
         group = api_version.rpartition("/")[0]

@@ -45,6 +45,10 @@ KINDS: Mapping[tuple[str, str], str] = MappingProxyType({
     ("authorization.k8s.io/v1", "SelfSubjectAccessReview"): "SelfSubjectAccessReview",
 })
 
+#: Options kinds are registered in every group version, so their envelope may name any apiVersion
+#: (the MCP server deletes a Service with a protobuf `DeleteOptions` body).
+OPTIONS_KINDS: Mapping[str, str] = MappingProxyType({"DeleteOptions": "DeleteOptions"})
+
 SCALARS = frozenset({"string", "int32", "int64", "bool", "bytes"})
 SPECIAL = frozenset({"IntOrString", "Quantity", "Time", "FieldsV1"})
 MAPS = frozenset({"map", "map<bytes>", "map<Quantity>"})
@@ -52,6 +56,12 @@ MAPS = frozenset({"map", "map<bytes>", "map<Quantity>"})
 # fmt: off
 SCHEMA: Mapping[str, str] = MappingProxyType({
     "Namespace": "1 metadata ObjectMeta; 2 spec NamespaceSpec; 3 status NamespaceStatus",
+    # meta/v1 DeleteOptions; dryRun is a list, the rest are pointers.
+    "DeleteOptions": (
+        "1 gracePeriodSeconds int64?; 2 preconditions Preconditions; 3 orphanDependents bool?; "
+        "4 propagationPolicy string?; 5 dryRun []string"
+    ),
+    "Preconditions": "1 uid string?; 2 resourceVersion string?",
     "ObjectMeta": (
         "1 name; 2 generateName; 3 namespace; 4 selfLink; 5 uid; 6 resourceVersion; 7 generation int64; "
         "8 creationTimestamp Time; 9 deletionTimestamp Time; 10 deletionGracePeriodSeconds int64?; 11 labels map; "

@@ -18,6 +18,7 @@ class RequestInfo:
     namespace: str  # "" for cluster-scoped kinds and for all-namespaces collections
     name: str  # "" for collections
     subresource: str  # "" for the main resource
+    proxy_path: str = ""  # what follows `nodes/{name}/proxy/`, for the node proxy
 
     @property
     def is_collection(self) -> bool:
@@ -63,6 +64,9 @@ def parse_resource_path(registry: Registry, path: str) -> RequestInfo:
         raise _not_found()
     name = rest[1] if len(rest) >= 2 else ""
     subresource = rest[2] if len(rest) >= 3 else ""
+    proxy_path = ""
+    if subresource == "proxy" and kind.kind == "Node":
+        proxy_path, rest = "/".join(rest[3:]), rest[:3]
     if len(rest) > 3:
         raise _not_found()
     if namespace and not kind.namespaced:
@@ -71,7 +75,7 @@ def parse_resource_path(registry: Registry, path: str) -> RequestInfo:
         raise _not_found()
     if kind.namespaced and name and not namespace:
         raise _not_found()
-    return RequestInfo(kind=kind, namespace=namespace, name=name, subresource=subresource)
+    return RequestInfo(kind=kind, namespace=namespace, name=name, subresource=subresource, proxy_path=proxy_path)
 
 
 def _not_found() -> errors.NotFound:

@@ -157,6 +157,25 @@ class PodStreams:
             raise errors.BadRequest("Upgrade request required")
         return await self._proxy_websocket(request, url, query)
 
+    # ---- nodes/proxy ----------------------------------------------------------------------------------
+
+    async def serve_node_proxy(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:
+        """`nodes/{name}/proxy/{path}`: a GET passed through to the node's kubelet (stats/summary, logs,
+        healthz), as the MCP server's nodes_stats_summary and nodes_log tools use it."""
+        if info.is_collection:
+            raise errors.NotFound("the server could not find the requested resource")
+        if request.method != "GET":
+            raise errors.MethodNotAllowed(f"{request.method} is not supported on nodes/proxy")
+        host, port = kubelet_address(self.objects.get(self._node, "", info.name))
+        url = f"http://{host}:{port}/{info.proxy_path}"
+        try:
+            async with self.session.get(url, params=list(request.query.items())) as upstream:
+                body = await upstream.read()
+                content_type = upstream.headers.get("Content-Type", "text/plain")
+                return web.Response(status=upstream.status, body=body, headers={"Content-Type": content_type})
+        except aiohttp.ClientError as exc:
+            raise errors.InternalError(f"cannot reach the kubelet at {url}: {exc}") from exc
+
     async def _proxy_log(self, request: web.Request, url: str, query: list[tuple[str, str]]) -> web.StreamResponse:
         try:
             upstream = await self.session.get(url, params=query)

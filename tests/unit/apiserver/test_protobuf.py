@@ -640,3 +640,14 @@ def test_malformed_bodies_are_bad_request(body: bytes) -> None:
         protobuf.decode(body)
     assert info.value.code == 400
     assert info.value.message.startswith("malformed protobuf body: ")
+
+
+# --- DeleteOptions (the MCP server deletes with a protobuf body) ------------------------------------------
+
+
+@pytest.mark.parametrize("api_version", ["v1", "apps/v1", "meta.k8s.io/v1"])
+def test_delete_options_decode_in_any_group_version(api_version: str) -> None:
+    raw = vi(1, 0) + ld(2, ld(1, "uid-1")) + ld(4, "Foreground") + ld(5, "All")
+    decoded = protobuf.decode(envelope(api_version, "DeleteOptions", raw))
+    assert decoded == {"apiVersion": api_version, "kind": "DeleteOptions", "gracePeriodSeconds": 0,
+                       "preconditions": {"uid": "uid-1"}, "propagationPolicy": "Foreground", "dryRun": ["All"]}

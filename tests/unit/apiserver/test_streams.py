@@ -225,3 +225,15 @@ async def test_metrics_group_is_discovered(client: TestClient[Any, Any]) -> None
     resources = await (await client.get("/apis/metrics.k8s.io/v1beta1", headers=AUTH)).json()
     assert {(r["name"], r["kind"], tuple(r["verbs"]), r["namespaced"]) for r in resources["resources"]} == {
         ("pods", "PodMetrics", ("get", "list"), True), ("nodes", "NodeMetrics", ("get", "list"), False)}
+
+
+async def test_node_proxy_passes_gets_through_to_the_kubelet(client: TestClient[Any, Any]) -> None:
+    resp = await client.get("/api/v1/nodes/n1/proxy/stats/summary", headers=AUTH)
+    assert resp.status == 200
+    assert (await resp.json())["node"]["nodeName"] == "n1"
+    missing = await client.get("/api/v1/nodes/n1/proxy/no/such/path", headers=AUTH)
+    assert missing.status == 404
+    refused = await client.post("/api/v1/nodes/n1/proxy/stats/summary", headers=AUTH, data=b"{}")
+    assert refused.status == 405
+    unknown = await client.get("/api/v1/nodes/nope/proxy/stats/summary", headers=AUTH)
+    assert unknown.status == 404

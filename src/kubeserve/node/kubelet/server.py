@@ -51,7 +51,7 @@ def _flag(request: web.Request, name: str) -> bool:
 class KubeletServer:
     def __init__(self, client: ApiClient | None, pods_dir: Path, host: str = "127.0.0.1", port: int = 0,
                  token: str = "", ssl_context: ssl.SSLContext | None = None, *, node_name: str = "",
-                 poll_interval: float = 0.1) -> None:
+                 poll_interval: float = 0.1, node_log: Callable[[], list[str]] | None = None) -> None:
         self.client = client
         self.pods_dir = Path(pods_dir)
         self.host = host
@@ -59,6 +59,7 @@ class KubeletServer:
         self.token = token
         self.ssl_context = ssl_context
         self.poll_interval = poll_interval
+        self.node_log = node_log  # kubeserve's recent log lines, served as the node log
         self.stats = StatsCollector(self.pods_dir, node_name)
         self._stats_lock = asyncio.Lock()
         self._stopping = asyncio.Event()
@@ -75,6 +76,8 @@ class KubeletServer:
         app.router.add_get("/attach/{namespace}/{pod}/{container}", self._attach)
         app.router.add_get("/portForward/{namespace}/{pod}", self._port_forward)
         app.router.add_get("/stats/summary", self._summary)
+        app.router.add_get("/logs", self._node_logs)
+        app.router.add_get("/logs/", self._node_logs)
         return app
 
     async def start(self) -> int:
@@ -308,6 +311,17 @@ class KubeletServer:
         finally:
             await cancel_and_wait(receiver, targets)
             await forward.close()
+
+    async def _node_logs(self, request: web.Request) -> web.Response:
+        """The node's own log, as kubelet's `/logs?query=kubelet` answers it: here, kubeserve's recent log."""
+        query = request.query.get("query", "")
+        if query not in ("kubelet", "kubeserve") or self.node_log is None:
+            raise RequestError(404, f"no node log {query!r}: ask for query=kubelet (kubeserve's own log)")
+        lines = self.node_log()
+        tail = request.query.get("tailLines", "")
+        if tail.isdigit():
+            lines = lines[-int(tail):] if int(tail) else []
+        return web.Response(text="".join(f"{line}\n" for line in lines), content_type="text/plain")
 
     async def _summary(self, request: web.Request) -> web.Response:
         async with self._stats_lock:

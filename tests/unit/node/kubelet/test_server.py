@@ -67,7 +67,8 @@ async def kubelet(tmp_path: Path) -> AsyncIterator[Kubelet]:
     await target.setup()
     target_port = _free_port(POD_IP)
     await web.TCPSite(target, POD_IP, target_port).start()
-    server = KubeletServer(None, pods, "127.0.0.1", 0, TOKEN, node_name="n1", poll_interval=0.02)
+    server = KubeletServer(None, pods, "127.0.0.1", 0, TOKEN, node_name="n1", poll_interval=0.02,
+                           node_log=lambda: ["first line", "kubeserve API server listening", "last line"])
     port = await server.start()
     async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {TOKEN}"}) as session:
         yield Kubelet(f"http://127.0.0.1:{port}", session, container, target_port)
@@ -275,3 +276,12 @@ async def test_stats_summary(kubelet: Kubelet) -> None:
     assert container["name"] == "main"
     assert container["memory"]["workingSetBytes"] > 1024 * 1024
     assert container["cpu"]["usageNanoCores"] >= 0
+
+
+async def test_node_log_is_kubeserves_recent_log(kubelet: Kubelet) -> None:
+    async with kubelet.session.get(kubelet.url + "/logs", params={"query": "kubelet", "tailLines": "2"}) as response:
+        assert response.status == 200
+        assert await response.text() == "kubeserve API server listening\nlast line\n"
+    async with kubelet.session.get(kubelet.url + "/logs", params={"query": "syslog"}) as response:
+        assert response.status == 404
+        assert "query=kubelet" in (await response.json())["message"]
