@@ -203,6 +203,9 @@ def prepare_home(settings: Settings) -> tuple[Pki, str]:
     """Create the data directory, PKI, token and kubeconfig (idempotent)."""
     home = settings.home
     home.root.mkdir(parents=True, exist_ok=True)
+    # Private: the database holds every Secret, and pods/ holds secret volumes and env.
+    if home.root.stat().st_uid == os.getuid():
+        home.root.chmod(0o700)
     pki = ensure_pki(home.pki)
     token = ensure_token(home.token)
     config = build_kubeconfig(server_url(settings), pki.ca_cert, token)

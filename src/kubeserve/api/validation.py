@@ -345,7 +345,33 @@ def validate(kind: ResourceKind, obj: dict[str, Any]) -> Validation:
         return Validation(tuple(walker.errors))
     walker.value(schema_for(kind), obj, "")
     _validate_meta(kind, obj.get("metadata"), walker)
+    pod_spec, where = _pod_spec(kind, obj)
+    if pod_spec is not None:
+        _validate_pod_names(pod_spec, where, walker)
     return Validation(tuple(walker.errors), tuple(walker.unknown))
+
+
+# Where a kind carries a PodSpec: container and volume names become file and directory names on the node, so
+# they must be DNS-1123 labels, as Kubernetes requires.
+_POD_SPEC_PATHS = {"Pod": ("spec",), "Deployment": ("spec", "template", "spec"),
+                   "ReplicaSet": ("spec", "template", "spec")}
+
+
+def _pod_spec(kind: ResourceKind, obj: dict[str, Any]) -> tuple[Any, str]:
+    path = _POD_SPEC_PATHS.get(kind.kind) if kind.group in ("", "apps") else None
+    value: Any = obj
+    for key in path or ():
+        value = value.get(key) if isinstance(value, dict) else None
+    return (value if path and isinstance(value, dict) else None), ".".join(path or ())
+
+
+def _validate_pod_names(spec: dict[str, Any], where: str, walker: _Walker) -> None:
+    for field in ("initContainers", "containers", "volumes"):
+        for index, item in enumerate(spec.get(field) or []):
+            name = item.get("name") if isinstance(item, dict) else None
+            if isinstance(name, str):
+                for message in dns1123_label(name):
+                    walker.invalid(f"{where}.{field}[{index}].name", name, message)
 
 
 def _prune(schema: Schema, value: Any) -> Any:

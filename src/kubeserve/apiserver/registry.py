@@ -260,7 +260,7 @@ class Objects:
             warnings += self._admit(kind, new, current)
         defaults.apply_defaults(kind, new)
         if kind.group == "" and kind.kind == "Service" and subresource == "":
-            self._check_ips(kind, new, allocators.keep_allocated(current, new))
+            self._check_ips(kind, new, self._service_ips_on_update(kind, current, new))
         self._check_finalizers(kind, current, new)
         if _spec_changed(kind, current, new):
             new["metadata"]["generation"] = int(current["metadata"].get("generation", 1)) + 1
@@ -377,6 +377,22 @@ class Objects:
         key = self.key(kind, meta.get("namespace", ""), meta["name"])
         stored = self.store.update(key, new, int(current["metadata"]["resourceVersion"]))
         return WriteResult(stored)
+
+    def _service_ips_on_update(self, kind: ResourceKind, current: Obj, new: Obj) -> builtins.list[errors.Cause]:
+        """A Service keeps its ClusterIP; one that gains a ClusterIP type (from ExternalName) gets one, and one
+        that becomes ExternalName gives its address back (as kube-apiserver does)."""
+        spec = new.get("spec")
+        if not isinstance(spec, dict):
+            return []
+        if spec.get("type") == "ExternalName":
+            if spec.get("clusterIP") == (current.get("spec") or {}).get("clusterIP"):
+                spec.pop("clusterIP", None)
+                spec.pop("clusterIPs", None)
+            return []
+        if not (current.get("spec") or {}).get("clusterIP"):
+            others = [s for s in self.list(kind, "")[0] if s["metadata"]["uid"] != current["metadata"]["uid"]]
+            return allocators.allocate(new, allocators.used_ips(others), self.service_network)
+        return allocators.keep_allocated(current, new)
 
     def _mark_pod_terminating(
         self, kind: ResourceKind, current: Obj, finalizers: builtins.list[str], grace: int, dry_run: bool,

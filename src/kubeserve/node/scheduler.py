@@ -72,7 +72,8 @@ class Scheduler:
         self.events = EventRecorder(client, SCHEDULER_NAME)
         self.controller = Controller("scheduler", self.reconcile, workers=1, resync=resync)
         self._assumed: dict[Key, Obj] = {}  # bound by us, not yet seen bound in the cache
-        self._unschedulable: set[Key] = set()
+        # waiting pods, in the order they first failed: that order breaks creation-time ties (1 s resolution)
+        self._unschedulable: dict[Key, None] = {}
         self._retrying: set[Key] = set()  # enqueued because room may have appeared: worth a new Event
 
     async def start(self) -> None:
@@ -93,16 +94,26 @@ class Scheduler:
     # -- retry triggers ------------------------------------------------------------------------------------
 
     def _retry_unschedulable(self) -> None:
-        for key in list(self._unschedulable):
+        """Queue the waiting pods oldest first (as kube-scheduler's queue does within a priority): with one
+        worker, the oldest pod that fits gets the room, and no pod is passed over indefinitely."""
+        def created(key: Key) -> str:
+            pod = self.pods.get(*key)
+            return str((pod or {}).get("metadata", {}).get("creationTimestamp", ""))
+
+        order = {key: index for index, key in enumerate(self._unschedulable)}
+        for key in sorted(self._unschedulable, key=lambda k: (created(k), order[k])):
             self._retrying.add(key)
             self.controller.enqueue(key)
 
     def _on_pod(self, old: Obj | None, new: Obj | None) -> None:
         key = object_key(new or old or {})
+        was_assumed = False
         if new is None or (new.get("spec") or {}).get("nodeName") or not fit.is_active(new):
-            self._assumed.pop(key, None)  # the cache now shows it bound (or gone): no longer an assumption
+            # the cache now shows it bound (or gone): no longer an assumption
+            was_assumed = self._assumed.pop(key, None) is not None
         freed = (old is not None and (old.get("spec") or {}).get("nodeName")
                  and (new is None or not fit.is_active(new) or bool(new["metadata"].get("deletionTimestamp"))))
+        freed = freed or (was_assumed and new is None)  # bound by us, deleted before the cache saw the binding
         if freed:
             self._retry_unschedulable()
 
@@ -126,7 +137,7 @@ class Scheduler:
     async def reconcile(self, key: Key) -> Result | None:
         pod = self.pods.get(*key)
         if pod is None or not wants_scheduling(pod) or key in self._assumed:
-            self._unschedulable.discard(key)
+            self._unschedulable.pop(key, None)
             return None
         node = self.nodes.get("", self.node_name)
         if node is None:
@@ -149,7 +160,7 @@ class Scheduler:
         except errors.NotFound:
             return
         self._assumed[key] = bound
-        self._unschedulable.discard(key)
+        self._unschedulable.pop(key, None)
         condition = {"type": "PodScheduled", "status": "True", "lastProbeTime": None,
                      "lastTransitionTime": _now()}
         try:
@@ -165,7 +176,7 @@ class Scheduler:
     async def _unfit(self, pod: Obj, message: str) -> None:
         meta = pod["metadata"]
         namespace, name = meta.get("namespace", ""), meta["name"]
-        self._unschedulable.add((namespace, name))
+        self._unschedulable.setdefault((namespace, name), None)
         retried = (namespace, name) in self._retrying
         self._retrying.discard((namespace, name))
         current = _scheduled_condition(pod)
@@ -179,7 +190,7 @@ class Scheduler:
                 await self.client.patch(self._pod_kind, namespace, name, {"status": {"conditions": [condition]}},
                                         patch_type=STRATEGIC_MERGE_PATCH, subresource="status")
             except errors.NotFound:
-                self._unschedulable.discard((namespace, name))
+                self._unschedulable.pop((namespace, name), None)
                 return
         elif not retried:
             return  # our own status write came back through the watch: already said

@@ -4,6 +4,11 @@ It keeps a default StorageClass `local-path` (as k3s/kind ship one), provisions 
 PersistentVolume `pvc-<uid>` for each claim of that class (or of no class: the default), binds the two
 (claim `spec.volumeName` + `Bound`, volume `Bound`), and when the claim is deleted deletes the volume and,
 under reclaim policy `Delete`, its directory. Binding is immediate: there is one node.
+
+As Kubernetes' pvc-protection controller does, every claim carries the `kubernetes.io/pvc-protection`
+finalizer, released only once no running pod uses the claim: deleting a claim in use leaves it Terminating
+and its data in place. Directories are named `<namespace>/<claim>-<uid prefix>`, so a claim deleted and made
+again under the same name never shares (or wipes) its predecessor's directory.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ CLASS_NAME = "local-path"
 PROVISIONER = "kubeserve.io/local-path"
 DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
 PROVISIONED_BY = "pv.kubernetes.io/provisioned-by"
+PROTECTION = "kubernetes.io/pvc-protection"
 
 
 def storage_class() -> Obj:
@@ -72,6 +78,7 @@ class LocalPathProvisioner:
         self._sc = client.kind("storage.k8s.io/v1", "StorageClass")
         self.claims = Informer(client, self._pvc)
         self.volumes = Informer(client, self._pv)
+        self.pods = Informer(client, client.kind("v1", "Pod"))
         self.events = EventRecorder(client, PROVISIONER)
         self.controller = Controller("local-path-provisioner", self.reconcile, resync=resync)
 
@@ -79,23 +86,25 @@ class LocalPathProvisioner:
         await self.ensure_storage_class()
         self.controller.watch_primary(self.claims)
         self.controller.watch(self.volumes, _claim_of)
-        self.claims.start()
-        self.volumes.start()
-        await self.claims.wait_synced()
-        await self.volumes.wait_synced()
+        self.controller.watch(self.pods, claims_used_by)
+        for informer in (self.claims, self.volumes, self.pods):
+            informer.start()
+        for informer in (self.claims, self.volumes, self.pods):
+            await informer.wait_synced()
         self.controller.start()
 
     async def stop(self) -> None:
         await self.controller.stop()
-        await self.claims.stop()
-        await self.volumes.stop()
+        for informer in (self.claims, self.volumes, self.pods):
+            await informer.stop()
 
     async def ensure_storage_class(self) -> None:
         with contextlib.suppress(errors.AlreadyExists):
             await self.client.create(self._sc, "", storage_class())
 
-    def path_for(self, namespace: str, name: str) -> Path:
-        return self.volumes_dir / namespace / name
+    def path_for(self, claim: Obj) -> Path:
+        meta = claim["metadata"]
+        return Path(self.volumes_dir, str(meta["namespace"]), f"{meta['name']}-{str(meta['uid'])[:8]}")
 
     async def reconcile(self, key: Key) -> Result | None:
         namespace, name = key
@@ -103,7 +112,9 @@ class LocalPathProvisioner:
         for volume in self._volumes_of(key):
             if claim is None or volume["spec"]["claimRef"].get("uid") != claim["metadata"].get("uid"):
                 await self._release(volume)
-        if claim is None or claim["metadata"].get("deletionTimestamp") or not is_ours(claim):
+        if claim is None or not is_ours(claim):
+            return None
+        if not await self._protect(claim):
             return None
         if (claim.get("spec") or {}).get("volumeName") and (claim.get("status") or {}).get("phase") == "Bound":
             return None
@@ -117,7 +128,7 @@ class LocalPathProvisioner:
     async def _provision(self, claim: Obj) -> None:
         meta = claim["metadata"]
         namespace, name = meta["namespace"], meta["name"]
-        path = self.path_for(namespace, name)
+        path = self.path_for(claim)
         await asyncio.to_thread(path.mkdir, parents=True, exist_ok=True)
         desired = volume_for(claim, path)
         volume = self.volumes.get("", desired["metadata"]["name"])
@@ -145,6 +156,23 @@ class LocalPathProvisioner:
             await self.events.record(claim, "Normal", "ProvisioningSucceeded",
                                      f"Successfully provisioned volume {volume_name} at {path}")
 
+    async def _protect(self, claim: Obj) -> bool:
+        """Keep the pvc-protection finalizer while the claim lives; let a deleted claim go once no pod uses
+        it. True when the claim is live (and may be provisioned)."""
+        meta = claim["metadata"]
+        finalizers = list(meta.get("finalizers") or [])
+        if not meta.get("deletionTimestamp"):
+            if PROTECTION not in finalizers:
+                await self.client.patch(self._pvc, meta["namespace"], meta["name"], {"metadata": {
+                    "finalizers": [*finalizers, PROTECTION], "resourceVersion": meta["resourceVersion"]}})
+            return True
+        key = (meta["namespace"], meta["name"])
+        in_use = any(key in claims_used_by(pod) for pod in self.pods.list(meta["namespace"]))
+        if PROTECTION in finalizers and not in_use:
+            await self.client.patch(self._pvc, meta["namespace"], meta["name"], {"metadata": {
+                "finalizers": [f for f in finalizers if f != PROTECTION], "resourceVersion": meta["resourceVersion"]}})
+        return False
+
     async def _release(self, volume: Obj) -> None:
         name = volume["metadata"]["name"]
         await self.client.delete_if_exists(self._pv, "", name)
@@ -155,6 +183,15 @@ class LocalPathProvisioner:
         if path.is_absolute() and path.resolve().is_relative_to(root) and path.resolve() != root:
             await asyncio.to_thread(shutil.rmtree, path, True)
             log.info("deleted volume %s and its directory %s", name, path)
+
+
+def claims_used_by(pod: Obj) -> list[Key]:
+    """The claims a pod that may still run mounts (finished pods hold none)."""
+    if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+        return []
+    namespace = pod.get("metadata", {}).get("namespace", "")
+    return [(namespace, str(v["persistentVolumeClaim"].get("claimName", "")))
+            for v in (pod.get("spec") or {}).get("volumes") or [] if v.get("persistentVolumeClaim")]
 
 
 def _claim_of(volume: Obj) -> list[Key]:

@@ -500,3 +500,20 @@ def test_every_kind_has_a_schema() -> None:
         assert {"apiVersion", "kind", "metadata"} <= set(props)
         assert "labels" in props["metadata"]["properties"]
         assert schema_for(kind) is schema  # cached
+
+
+@pytest.mark.parametrize(("kind_name", "group", "prefix"), [("Pod", "", "spec"),
+                                                             ("Deployment", "apps", "spec.template.spec")])
+def test_container_and_volume_names_must_be_dns_labels(kind_name: str, group: str, prefix: str) -> None:
+    """They become file and directory names on the node: `../x` must never get that far."""
+    kind = Registry().by_group_kind(group, kind_name)
+    assert kind is not None
+    pod_spec = {"containers": [{"name": "../../escape", "image": "busybox"}, {"name": "ok", "image": "busybox"}],
+                "initContainers": [{"name": "Init", "image": "busybox"}],
+                "volumes": [{"name": "a/b", "emptyDir": {}}]}
+    obj: dict[str, Any] = {"metadata": {"name": "x"}, "spec": pod_spec}
+    if kind_name == "Deployment":
+        obj["spec"] = {"selector": {"matchLabels": {"a": "b"}},
+                       "template": {"metadata": {"labels": {"a": "b"}}, "spec": pod_spec}}
+    fields = {e.field for e in validate(kind, obj).errors}
+    assert fields == {f"{prefix}.containers[0].name", f"{prefix}.initContainers[0].name", f"{prefix}.volumes[0].name"}

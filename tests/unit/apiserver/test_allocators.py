@@ -109,3 +109,18 @@ def test_update_refuses_a_changed_cluster_ips(objects: Objects) -> None:
     objects.create(SVC, "default", service("a"), W)
     with pytest.raises(errors.Invalid, match=r"spec.clusterIPs\[0\]: .*may not change once set"):
         objects.patch(SVC, "default", "a", "application/merge-patch+json", {"spec": {"clusterIPs": ["127.96.0.9"]}}, W)
+
+
+def test_type_changes_take_and_give_back_addresses(objects: Objects) -> None:
+    merge = "application/merge-patch+json"
+    objects.create(SVC, "default", {"metadata": {"name": "ext"},
+                                    "spec": {"type": "ExternalName", "externalName": "example.com"}}, W)
+    to_cluster_ip = {"spec": {"type": "ClusterIP", "externalName": None, "selector": {"app": "web"},
+                              "ports": [{"port": 80}]}}
+    spec = objects.patch(SVC, "default", "ext", merge, to_cluster_ip, W).object["spec"]
+    assert (spec["clusterIP"], spec["clusterIPs"]) == ("127.96.0.10", ["127.96.0.10"])
+
+    back = {"spec": {"type": "ExternalName", "externalName": "example.com", "selector": None, "ports": None}}
+    spec = objects.patch(SVC, "default", "ext", merge, back, W).object["spec"]
+    assert "clusterIP" not in spec and "clusterIPs" not in spec
+    assert objects.create(SVC, "default", service("next"), W).object["spec"]["clusterIP"] == "127.96.0.10"

@@ -226,3 +226,20 @@ async def test_assumed_pods_count_before_the_cache_sees_them_bound(client: ApiCl
 
 async def _async(value: Any) -> Any:
     return value
+
+
+async def test_freed_room_goes_to_the_pod_that_waited_longest(client: ApiClient) -> None:
+    await make_node(client, gpus=1)
+    scheduler = await running(client)
+    kind = client.kind("v1", "Pod")
+    try:
+        await client.create(kind, "default", pod("holder", limits={"nvidia.com/gpu": "1"}))
+        await eventually(lambda: _bound(client, "holder"))
+        for name in ("z-first", "a-second", "m-third"):  # names sort against the order they came in
+            await client.create(kind, "default", pod(name, limits={"nvidia.com/gpu": "1"}))
+            await eventually(lambda name=name: _unschedulable(client, name))
+        await client.delete(kind, "default", "holder", grace_period_seconds=0)
+        await eventually(lambda: _bound(client, "z-first"))
+        assert not await _bound(client, "a-second") and not await _bound(client, "m-third")
+    finally:
+        await scheduler.stop()

@@ -68,7 +68,9 @@ async def test_provisions_binds_and_cleans_up(tmp_path: Path) -> None:
             pv = await client.get(pv_kind, "", name)
             assert pv["status"]["phase"] == "Bound"
             directory = Path(pv["spec"]["hostPath"]["path"])
-            assert directory == tmp_path / "volumes" / "models" / "granite" and directory.is_dir()
+            uid = created["metadata"]["uid"]
+            assert directory == tmp_path / "volumes" / "models" / f"granite-{uid[:8]}" and directory.is_dir()
+            assert c["metadata"]["finalizers"] == ["kubernetes.io/pvc-protection"]
             events, _ = await client.list(client.kind("v1", "Event"), "models")
             assert [e["reason"] for e in events if e["involvedObject"]["name"] == "granite"] == [
                 "ProvisioningSucceeded"]
@@ -82,5 +84,48 @@ async def test_provisions_binds_and_cleans_up(tmp_path: Path) -> None:
                 return await client.get_or_none(pv_kind, "", name) is None and not directory.exists()
 
             await eventually(gone)
+        finally:
+            await provisioner.stop()
+
+
+async def test_a_claim_in_use_is_protected_until_its_pods_finish(tmp_path: Path) -> None:
+    async with api_client("models") as client:
+        provisioner = LocalPathProvisioner(client, tmp_path / "volumes")
+        await provisioner.start()
+        pvc_kind, pod_kind = client.kind("v1", "PersistentVolumeClaim"), client.kind("v1", "Pod")
+        try:
+            await client.create(pvc_kind, "models", claim("cache"))
+            await client.create(pod_kind, "models", {"metadata": {"name": "user"}, "spec": {
+                "containers": [{"name": "c", "image": "busybox"}],
+                "volumes": [{"name": "d", "persistentVolumeClaim": {"claimName": "cache"}}]}})
+
+            async def bound() -> Obj | None:
+                c = await client.get(pvc_kind, "models", "cache")
+                return c if (c.get("status") or {}).get("phase") == "Bound" else None
+
+            pv = await client.get(client.kind("v1", "PersistentVolume"), "", (await eventually(bound))[
+                "spec"]["volumeName"])
+            data = Path(pv["spec"]["hostPath"]["path"]) / "weights"
+            data.write_text("precious")
+
+            await client.delete(pvc_kind, "models", "cache")
+            async def terminating_in_cache() -> bool:
+                cached = provisioner.claims.get("models", "cache")
+                return cached is not None and bool(cached["metadata"].get("deletionTimestamp"))
+
+            await eventually(terminating_in_cache)
+            await provisioner.controller.stop()  # settle: one more full reconcile must not release it
+            await provisioner.reconcile(("models", "cache"))
+            assert (await client.get(pvc_kind, "models", "cache"))["metadata"]["finalizers"] == [
+                "kubernetes.io/pvc-protection"]
+            assert data.read_text() == "precious"
+
+            provisioner.controller.start()
+            await client.patch_status(pod_kind, "models", "user", {"phase": "Succeeded"})
+
+            async def released() -> bool:
+                return await client.get_or_none(pvc_kind, "models", "cache") is None and not data.exists()
+
+            await eventually(released)
         finally:
             await provisioner.stop()
