@@ -1,8 +1,8 @@
 """Defaulting: the fields a real apiserver fills in on write, for the kinds where clients rely on them.
 
-Kept deliberately small: only defaults that clients read back (Secret `data` from `stringData`, a
-Namespace's phase and finalizer, Service port protocols, Deployment strategy and replicas) — anything a
-controller owns is left to that controller.
+Kept to the defaults that clients read back (Secret `data` from `stringData`, a Namespace's phase and
+finalizer, Service port protocols, Deployment strategy and replicas, the PodSpec defaults `kubectl describe`
+shows for probes, pull policy and restart policy) — anything a controller owns is left to that controller.
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ def _deployment(obj: Obj) -> None:
     spec.setdefault("replicas", 1)
     spec.setdefault("revisionHistoryLimit", 10)
     spec.setdefault("progressDeadlineSeconds", 600)
+    _pod_template(spec)
     strategy = _child(spec, "strategy")
     if strategy.get("type", "RollingUpdate") == "RollingUpdate":
         strategy.setdefault("type", "RollingUpdate")
@@ -61,7 +62,55 @@ def _deployment(obj: Obj) -> None:
 
 
 def _replicaset(obj: Obj) -> None:
-    _child(obj, "spec").setdefault("replicas", 1)
+    spec = _child(obj, "spec")
+    spec.setdefault("replicas", 1)
+    _pod_template(spec)
+
+
+def _pod_template(spec: Obj) -> None:
+    template = spec.get("template")
+    if isinstance(template, dict) and isinstance(template.get("spec"), dict):
+        _pod_spec(template["spec"])
+
+
+def _pod(obj: Obj) -> None:
+    _pod_spec(_child(obj, "spec"))
+
+
+def _pod_spec(spec: Obj) -> None:
+    """Kubernetes' SetDefaults_PodSpec and its container, port and probe defaults."""
+    spec.setdefault("restartPolicy", "Always")
+    spec.setdefault("terminationGracePeriodSeconds", 30)
+    spec.setdefault("dnsPolicy", "ClusterFirst")
+    spec.setdefault("schedulerName", "default-scheduler")
+    spec.setdefault("enableServiceLinks", True)
+    spec.setdefault("securityContext", {})
+    for field in ("initContainers", "containers"):
+        for container in spec.get(field) or []:
+            if isinstance(container, dict):
+                _container(container)
+
+
+def _container(container: Obj) -> None:
+    image = str(container.get("image") or "")
+    tag = image.rsplit("/", 1)[-1].partition("@")[0].partition(":")[2]
+    container.setdefault("imagePullPolicy", "Always" if tag in ("", "latest") and "@" not in image else "IfNotPresent")
+    container.setdefault("terminationMessagePath", "/dev/termination-log")
+    container.setdefault("terminationMessagePolicy", "File")
+    for port in container.get("ports") or []:
+        if isinstance(port, dict):
+            port.setdefault("protocol", "TCP")
+    for name in ("livenessProbe", "readinessProbe", "startupProbe"):
+        probe = container.get(name)
+        if isinstance(probe, dict):
+            probe.setdefault("timeoutSeconds", 1)
+            probe.setdefault("periodSeconds", 10)
+            probe.setdefault("successThreshold", 1)
+            probe.setdefault("failureThreshold", 3)
+            http = probe.get("httpGet")
+            if isinstance(http, dict):
+                http.setdefault("path", "/")
+                http.setdefault("scheme", "HTTP")
 
 
 def _pvc(obj: Obj) -> None:
@@ -82,6 +131,7 @@ _DEFAULTERS: dict[tuple[str, str], Callable[[Obj], None]] = {
     ("", "Service"): _service,
     ("apps", "Deployment"): _deployment,
     ("apps", "ReplicaSet"): _replicaset,
+    ("", "Pod"): _pod,
     ("", "PersistentVolumeClaim"): _pvc,
     ("route.openshift.io", "Route"): _route,
 }

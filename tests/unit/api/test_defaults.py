@@ -132,7 +132,7 @@ def test_route(spec: Obj, expected: Obj) -> None:
 @pytest.mark.parametrize(
     ("group", "name"),
     [("", "ConfigMap"), ("serving.kserve.io", "InferenceService"), ("serving.kserve.io", "ServingRuntime"),
-     ("", "Pod"), ("dashboard.opendatahub.io", "AcceleratorProfile")],
+     ("dashboard.opendatahub.io", "AcceleratorProfile")],
 )
 def test_kinds_without_defaults_are_untouched(group: str, name: str) -> None:
     obj = {"metadata": {"name": "x"}, "spec": {"a": 1}}
@@ -199,3 +199,22 @@ def test_initial_status_is_a_fresh_copy() -> None:
     a["status"]["phase"] = "Terminating"
     initial_status(kind("", "Namespace"), b)
     assert b["status"] == {"phase": "Active"}
+
+
+def test_pod_specs_get_kubernetes_defaults_in_pods_and_templates() -> None:
+    spec = {"containers": [{"name": "a", "image": "busybox", "ports": [{"containerPort": 80}],
+                            "readinessProbe": {"httpGet": {"port": 80}}},
+                           {"name": "b", "image": "quay.io/x/y:1.2", "imagePullPolicy": "Never",
+                            "livenessProbe": {"exec": {"command": ["true"]}, "periodSeconds": 2}}]}
+    pod = defaulted("", "Pod", {"spec": spec})["spec"]
+    assert (pod["restartPolicy"], pod["terminationGracePeriodSeconds"], pod["dnsPolicy"], pod["schedulerName"]) == (
+        "Always", 30, "ClusterFirst", "default-scheduler")
+    a, b = pod["containers"]
+    assert (a["imagePullPolicy"], b["imagePullPolicy"]) == ("Always", "Never")
+    assert a["ports"] == [{"containerPort": 80, "protocol": "TCP"}]
+    assert a["readinessProbe"] == {"httpGet": {"port": 80, "path": "/", "scheme": "HTTP"}, "timeoutSeconds": 1,
+                                   "periodSeconds": 10, "successThreshold": 1, "failureThreshold": 3}
+    assert b["livenessProbe"]["periodSeconds"] == 2  # what the user set stays
+    template = {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "img:1"}]}}
+    deployment = defaulted("apps", "Deployment", {"spec": {"template": template}})
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"] == "IfNotPresent"

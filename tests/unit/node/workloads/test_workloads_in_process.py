@@ -132,7 +132,7 @@ async def test_deployment_rolls_out_serves_endpoints_and_rolls_over(world: World
 
     await eventually(done)
     d = await client.get(deploy_kind, NS, "web")
-    first_hash = pod_template_hash(deployment("1")["spec"]["template"])
+    first_hash = pod_template_hash(d["spec"]["template"])  # the stored template: the server's defaults count
     assert d["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "1"
     assert d["status"]["readyReplicas"] == 3 and "unavailableReplicas" not in d["status"]
     assert cond(d, "Available")["reason"] == "MinimumReplicasAvailable" and cond(d, "Available")["status"] == "True"
@@ -198,8 +198,8 @@ async def test_deployment_rolls_out_serves_endpoints_and_rolls_over(world: World
     assert max(live for live, _ in world.samples) <= 4
     assert min(ready for _, ready in world.samples) >= 3
 
-    second_hash = pod_template_hash(deployment("2")["spec"]["template"])
     d = await client.get(deploy_kind, NS, "web")
+    second_hash = pod_template_hash(d["spec"]["template"])
     assert d["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "2"
     old = await client.get(rs_kind, NS, f"web-{first_hash}")
     new = await client.get(rs_kind, NS, f"web-{second_hash}")
