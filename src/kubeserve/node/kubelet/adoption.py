@@ -23,6 +23,7 @@ from kubeserve.node.kubelet.podstate import (
     container_specs,
     epoch,
     exit_from_status,
+    is_sidecar,
     read_json,
     to_exit,
 )
@@ -49,10 +50,15 @@ def restore(pod: Obj, processes: ProcessManager, pods_dir: Path, on_exit: OnExit
     reported = {s.get("name"): s for s in [*(status.get("initContainerStatuses") or []),
                                            *(status.get("containerStatuses") or [])]}
     for spec, init in container_specs(pod):
-        cs = ContainerState(name=spec["name"], init=init)
+        cs = ContainerState(name=spec["name"], init=init, sidecar=is_sidecar(spec, init))
         ps.containers[cs.name] = cs
         seen = reported.get(cs.name) or {}
         cs.run = int(seen.get("restartCount") or 0)
+        # A run may have started (and ended) after the last status write: its number is on disk, and reusing it
+        # would overwrite its log and exit record. So the highest number either side knows is the current run.
+        on_disk = processes.last_run(uid, cs.name)
+        if on_disk is not None and on_disk >= cs.run:
+            cs.run, cs.ran = on_disk, True
         cs.last = exit_from_status((seen.get("lastState") or {}).get("terminated"))
         rc = processes.adopt(uid, cs.name)
         if rc is not None:

@@ -3,7 +3,9 @@
 One call per reconcile. `harvest` notices runs that ended (on their own, by a probe's kill, by a memory
 limit) and decides with `restarts` whether and when they run again. `run` walks the init containers in
 order, one at a time, then the app containers, and for each does the next thing it needs: announce or wait
-out a back-off, pull its image, build its launch and start it, or keep its probes going. Whatever waits
+out a back-off, pull its image, build its launch and start it, or keep its probes going. Native sidecars
+(init containers with restartPolicy Always) count as done once started and keep running beside the app
+containers; once those are done for good, the sidecars are stopped. Whatever waits
 runs as a task that re-enqueues the pod; a deadline goes into `wake` so the reconcile requeues itself.
 `container_view` turns the observed state into what `podstatus` renders.
 """
@@ -16,7 +18,7 @@ from collections.abc import Callable
 
 from kubeserve.client import EventRecorder, Key, Obj
 from kubeserve.node.kubelet import allocation, restarts
-from kubeserve.node.kubelet.launch import ConfigError, build_launch
+from kubeserve.node.kubelet.launch import ConfigError, build_launch, check_container_name
 from kubeserve.node.kubelet.podstate import (
     ContainerState,
     PodState,
@@ -25,6 +27,7 @@ from kubeserve.node.kubelet.podstate import (
     container_specs,
     grace_seconds,
     has_probes,
+    is_sidecar,
     limits,
     to_exit,
 )
@@ -78,8 +81,10 @@ class ContainerRunner:
                 ran_for: float = 0.0) -> None:
         cs.exit = ended
         policy = (pod.get("spec") or {}).get("restartPolicy") or "Always"
-        # A pod that failed as a whole (evicted) runs nothing again, whatever its restartPolicy.
-        cs.restart = ps.failure is None and restarts.should_restart(policy, ended.exit_code, init=cs.init)
+        # A pod that failed as a whole (evicted) runs nothing again, whatever its restartPolicy; nor do the
+        # sidecars of a pod whose main containers are done.
+        cs.restart = ps.failure is None and not (cs.sidecar and ps.completed) and restarts.should_restart(
+            policy, ended.exit_code, init=cs.init, sidecar=cs.sidecar)
         if cs.restart:
             cs.backoff = restarts.crash_backoff(cs.backoff, now, ran_for, self.backoff)
 
@@ -109,14 +114,38 @@ class ContainerRunner:
         specs = container_specs(pod)
         for spec, init in specs:
             if spec["name"] not in ps.containers:
-                ps.containers[spec["name"]] = ContainerState(name=spec["name"], init=init)
+                ps.containers[spec["name"]] = ContainerState(name=spec["name"], init=init,
+                                                             sidecar=is_sidecar(spec, init))
+        if ps.completed:
+            await self._stop_sidecars(pod, ps)
+            return
+        # Once a main container has run, the pod is initialized for good: regular init containers never run
+        # again and a sidecar that restarts does not hold the main containers back (as in Kubernetes).
+        initialized = any(cs.ran for cs in ps.containers.values() if not cs.init)
         for spec, init in specs:
             cs = ps.containers[spec["name"]]
-            if init and cs.succeeded:
+            if init and not cs.sidecar and (cs.succeeded or initialized):
                 continue
             await self._step(pod, ps, spec, cs, now, wake)
-            if init:
-                return  # init containers run one at a time, in order; the app containers after all of them
+            if init and not initialized and not (cs.sidecar and cs.rc is not None and cs.started):
+                # Init containers run one at a time, in order, the app containers after all of them; a sidecar
+                # counts as done once it runs and its startupProbe (if any) passed, and keeps running.
+                return
+
+    async def _stop_sidecars(self, pod: Obj, ps: PodState) -> None:
+        """The main containers are done for good: stop the sidecars (Kubernetes stops them in reverse order
+        after the main containers; here all at once, each with the pod's grace period) and restart none."""
+        for cs in ps.containers.values():
+            if not cs.sidecar:
+                continue
+            cs.restart = False
+            if cs.rc is None or cs.stop_task is not None:
+                continue
+            if cs.probe_task is not None:
+                cs.probe_task.cancel()
+                cs.probe_task = None
+            await self.recorder.record(ps.ref, "Normal", "Killing", f"Stopping container {cs.name}")
+            cs.stop_task = self.spawn(self.processes.stop(cs.rc, grace_seconds(pod)), ps.key)
 
     async def _step(self, pod: Obj, ps: PodState, spec: Obj, cs: ContainerState, now: float,
                     wake: list[float]) -> None:
@@ -141,6 +170,11 @@ class ContainerRunner:
         if cs.config_error is not None and now < cs.config_error[1]:
             wake.append(cs.config_error[1])
             return
+        try:
+            check_container_name(pod, spec)
+        except ConfigError as exc:
+            await self._config_error(ps, cs, exc.message, now, wake)
+            return
         image = await self.puller.image(ps, spec, now, wake)
         if image is None:
             return
@@ -149,10 +183,7 @@ class ContainerRunner:
         try:
             launch = build_launch(pod, spec, image, ps.sandbox, self.lookups, allocation.device_env(devices))
         except ConfigError as exc:
-            retry = now + self.backoff.base
-            cs.config_error = (exc.message, retry)
-            wake.append(retry)
-            await self.recorder.record(ps.ref, "Warning", "Failed", f"Error: {exc.message}")
+            await self._config_error(ps, cs, exc.message, now, wake)
             return
         cs.config_error = None
         run = cs.run + 1 if cs.ran else cs.run
@@ -176,6 +207,14 @@ class ContainerRunner:
         await self.recorder.record(ps.ref, "Normal", "Started", f"Started container {cs.name}")
         if has_probes(spec):
             cs.probe_task = self._probe(ps, spec, cs, rc)
+
+    async def _config_error(self, ps: PodState, cs: ContainerState, message: str, now: float,
+                            wake: list[float]) -> None:
+        """The container cannot be created as specified (CreateContainerConfigError): try again after a while."""
+        retry = now + self.backoff.base
+        cs.config_error = (message, retry)
+        wake.append(retry)
+        await self.recorder.record(ps.ref, "Warning", "Failed", f"Error: {message}")
 
     def _probe(self, ps: PodState, spec: Obj, cs: ContainerState, rc: RunningContainer) -> asyncio.Task[None]:
         return self.spawn(probe_container(ps, spec, cs, rc, self.processes, self.recorder, self.enqueue), None)

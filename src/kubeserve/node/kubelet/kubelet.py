@@ -35,6 +35,7 @@ from kubeserve.node.kubelet.podstate import (
     ImageCatalog,
     PodState,
     ProcessManager,
+    StopDeadline,
     grace_seconds,
     now_rfc3339,
 )
@@ -389,12 +390,14 @@ class Kubelet:
         self.processes.kill_all(ps.uid)
 
     async def _terminate(self, pod: Obj, ps: PodState | None) -> Result | None:
-        """Graceful deletion: SIGTERM, the grace period, SIGKILL; then the final DELETE removes the pod."""
+        """Graceful deletion: SIGTERM, the grace period, SIGKILL; then the final DELETE removes the pod. A second,
+        shorter delete (the API server shortens deletionGracePeriodSeconds) moves the deadline earlier."""
         meta = pod.get("metadata") or {}
         uid = str(meta.get("uid", ""))
         if ps is None:
             ps = self._restore(pod)
             self._state[ps.key] = ps
+        now = asyncio.get_running_loop().time()
         if ps.terminating is None:
             for pull in ps.pulls.values():
                 if pull.task is not None:
@@ -402,9 +405,14 @@ class Kubelet:
             for cs in ps.containers.values():
                 if cs.probe_task is not None:
                     cs.probe_task.cancel()
-            ps.terminating = self._spawn(self._stop_pod(pod, ps), ps.key)
+            ps.stop_deadline = StopDeadline.start(now, grace_seconds(pod), self.settings.termination_drain)
+            ps.terminating = self._spawn(self._stop_pod(ps, ps.stop_deadline), ps.key)
             return None
         if not ps.terminating.done():
+            if ps.stop_deadline is not None and ps.stop_deadline.shorten(now, grace_seconds(pod),
+                                                                         self.settings.termination_drain):
+                log.info("pod %s/%s: deleted again with a grace period of %gs", ps.namespace, ps.name,
+                         grace_seconds(pod))
             return None
         self.processes.kill_all(uid)
         # NotFound: already gone; Conflict: a new pod of the same name, not ours to delete.
@@ -414,23 +422,40 @@ class Kubelet:
         await self._forget(ps)
         return None
 
-    async def _stop_pod(self, pod: Obj, ps: PodState) -> None:
-        grace = grace_seconds(pod)
-        drain = min(self.settings.termination_drain, grace / 2)
-        if drain > 0 and any(cs.rc is not None for cs in ps.containers.values()):
-            await asyncio.sleep(drain)
-            grace -= drain
+    async def _stop_pod(self, ps: PodState, deadline: StopDeadline) -> None:
+        loop = asyncio.get_running_loop()
+        if any(cs.rc is not None for cs in ps.containers.values()):
+            while (left := deadline.drain_until - loop.time()) > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(deadline.moved.wait(), left)
+        await asyncio.gather(*(self._stop_container(ps, cs, deadline) for cs in ps.containers.values()))
 
-        async def stop(cs: ContainerState) -> None:
-            if cs.rc is None:
-                return
-            await self.recorder.record(ps.ref, "Normal", "Killing", f"Stopping container {cs.name}")
-            if cs.stop_task is None:
-                cs.stop_task = asyncio.ensure_future(self.processes.stop(cs.rc, grace))
-            with contextlib.suppress(Exception):
-                await cs.stop_task
-
-        await asyncio.gather(*(stop(cs) for cs in ps.containers.values()))
+    async def _stop_container(self, ps: PodState, cs: ContainerState, deadline: StopDeadline) -> None:
+        """SIGTERM, then SIGKILL at `deadline`; when the deadline moves earlier, a second stop (ProcessManager.stop
+        is idempotent) with the time left makes the SIGKILL come by the new deadline."""
+        rc = cs.rc
+        if rc is None:
+            return
+        await self.recorder.record(ps.ref, "Normal", "Killing", f"Stopping container {cs.name}")
+        loop = asyncio.get_running_loop()
+        # A probe's restart may already be stopping it: its end counts too.
+        stops: list[asyncio.Future[Any]] = [cs.stop_task] if cs.stop_task is not None else []
+        ours: list[asyncio.Future[Any]] = []
+        asked = float("inf")
+        moved: asyncio.Future[Any] | None = None
+        try:
+            while not any(stop.done() for stop in stops):
+                if deadline.at < asked:
+                    asked = deadline.at
+                    ours.append(asyncio.ensure_future(self.processes.stop(rc, max(0.0, asked - loop.time()))))
+                    stops.append(ours[-1])
+                moved = asyncio.ensure_future(deadline.moved.wait())
+                await asyncio.wait([*stops, moved], return_when=asyncio.FIRST_COMPLETED)
+                moved.cancel()
+        finally:
+            for future in [*ours, *([moved] if moved is not None else [])]:
+                future.cancel()
+            await asyncio.gather(*ours, return_exceptions=True)
 
     async def _forget(self, ps: PodState) -> None:
         self._state.pop(ps.key, None)

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from kubeserve.api.validation import dns1123_label
 from kubeserve.client import Obj
 from kubeserve.node.kubelet.images import PulledImage
 from kubeserve.node.kubelet.sandbox import Lookups, Sandbox, field_value, pod_hostname, resource_value
@@ -60,6 +61,22 @@ class Launch:
     stdin: bool
     enter: tuple[str, ...]        # may contain PID_PLACEHOLDER; state.json holds the substituted prefix
     stdin_once: bool = False
+
+
+def check_container_name(pod: Obj, container: Obj) -> None:
+    """A container's name becomes a directory (pods/<uid>/containers/<name>): anything but a DNS-1123 label
+    ("../x", "a/b") could reach outside the pod's folder, so it is refused before the file system is touched."""
+    name = container.get("name")
+    problems = dns1123_label(name) if isinstance(name, str) else ["must be a string"]
+    if not problems:
+        return
+    spec = pod.get("spec") or {}
+    field_path = "name"
+    for kind in ("initContainers", "containers"):
+        for index, candidate in enumerate(spec.get(kind) or []):
+            if candidate is container:
+                field_path = f"spec.{kind}[{index}].name"
+    raise ConfigError(f'{field_path}: Invalid value: "{name}": {"; ".join(problems)}')
 
 
 # -- $(VAR) expansion (a port of k8s.io/kubernetes/third_party/forked/golang/expansion) ---------------------

@@ -44,6 +44,7 @@ class ProcessManager(Protocol):
     def usage(self, rc: RunningContainer) -> tuple[int, int]: ...
     def running(self) -> list[RunningContainer]: ...
     def last_exit(self, pod_uid: str, name: str) -> ExitStatus | None: ...
+    def last_run(self, pod_uid: str, name: str) -> int | None: ...
     async def run_in(self, rc: RunningContainer, argv: list[str], timeout: float) -> tuple[int, bytes]: ...
 
 
@@ -64,6 +65,7 @@ class Spawn(Protocol):
 class ContainerState:
     name: str
     init: bool
+    sidecar: bool = False  # an init container with restartPolicy Always: runs beside the main containers
     run: int = 0  # restartCount: the number of the current (or latest) run, also its log file's name
     ran: bool = False  # run `run` has been started, so the next start is run + 1
     rc: RunningContainer | None = None
@@ -98,6 +100,30 @@ class PullState:
 
 
 @dataclass
+class StopDeadline:
+    """When a pod's graceful stop must be over, and until when it drains first (event-loop times). A second,
+    shorter delete moves both earlier, never later; whoever waits on `moved` wakes when they move."""
+
+    at: float
+    drain_until: float
+    moved: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @classmethod
+    def start(cls, now: float, grace: float, drain: float) -> StopDeadline:
+        return cls(at=now + grace, drain_until=now + drain_seconds(grace, drain))
+
+    def shorten(self, now: float, grace: float, drain: float) -> bool:
+        """Honour a new grace period counted from `now` if it ends earlier; True when the deadline moved."""
+        if now + grace >= self.at:
+            return False
+        self.at = now + grace
+        self.drain_until = min(self.drain_until, now + drain_seconds(grace, drain))
+        moved, self.moved = self.moved, asyncio.Event()
+        moved.set()
+        return True
+
+
+@dataclass
 class PodState:
     uid: str
     namespace: str
@@ -112,11 +138,19 @@ class PodState:
     images: dict[str, PulledImage] = field(default_factory=dict)
     pulls: dict[str, PullState] = field(default_factory=dict)
     terminating: asyncio.Task[None] | None = None
+    stop_deadline: StopDeadline | None = None  # set with `terminating`
     done: bool = False  # phase is Succeeded/Failed: nothing runs any more
 
     @property
     def key(self) -> Key:
         return self.namespace, self.name
+
+    @property
+    def completed(self) -> bool:
+        """Every main container has finished for good (restartPolicy Never or OnFailure): the sidecars stop and
+        are not restarted, as Kubernetes does once a pod's work is done."""
+        main = [cs for cs in self.containers.values() if not cs.init]
+        return bool(main) and all(cs.finished for cs in main)
 
     @property
     def ref(self) -> Obj:
@@ -168,6 +202,12 @@ def grace_seconds(pod: Obj) -> float:
     return float(30 if grace is None else max(int(grace), 0))
 
 
+def drain_seconds(grace: float, drain: float) -> float:
+    """How long a deleted pod keeps serving before SIGTERM: the configured drain, but never more than half the
+    grace period, so a short grace (0 or 1 s, a second delete) leaves the process its time to stop."""
+    return max(0.0, min(drain, grace / 2))
+
+
 def limits(container: Obj) -> tuple[int | None, float | None]:
     """(memory bytes, cpu cores) from the container's limits; unparseable values read as no limit."""
     given = (container.get("resources") or {}).get("limits") or {}
@@ -185,6 +225,11 @@ def container_specs(pod: Obj) -> list[tuple[Obj, bool]]:
     """(container spec, is init) for every container, init containers first."""
     spec = pod.get("spec") or {}
     return [(c, True) for c in spec.get("initContainers") or []] + [(c, False) for c in spec.get("containers") or []]
+
+
+def is_sidecar(spec: Obj, init: bool) -> bool:
+    """A native sidecar (Kubernetes 1.29+): an init container with restartPolicy Always."""
+    return init and spec.get("restartPolicy") == "Always"
 
 
 def has_probes(spec: Obj) -> bool:

@@ -9,7 +9,7 @@ A condition's `lastTransitionTime` only moves when its status flips.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -112,11 +112,21 @@ def _ran(view: ContainerView) -> bool:
 
 # -- phase ------------------------------------------------------------------------------------------------
 
-def pod_phase(restart_policy: str, init: Sequence[Obj], containers: Sequence[Obj]) -> str:
-    """The kubelet's getPhase over container statuses."""
+def pod_phase(restart_policy: str, init: Sequence[Obj], containers: Sequence[Obj],
+              sidecars: Collection[str] = ()) -> str:
+    """The kubelet's getPhase over container statuses. `sidecars`: the init containers with restartPolicy Always,
+    which count as running while they run and never towards completion."""
     pending_init = failed_init = 0
+    running = waiting = stopped = succeeded = 0
     for status in init:
         state, last = status.get("state") or {}, status.get("lastState") or {}
+        if status.get("name") in sidecars:
+            if "running" in state:
+                running += 1
+                pending_init += 0 if status.get("started") else 1
+            elif "terminated" not in state and "terminated" not in last:
+                pending_init += 1  # not started yet; a sidecar that ended (restarting or stopped) does not count
+            continue
         if "terminated" in state:
             if state["terminated"].get("exitCode") != 0:
                 failed_init += 1
@@ -128,7 +138,6 @@ def pod_phase(restart_policy: str, init: Sequence[Obj], containers: Sequence[Obj
         return "Failed"
     if pending_init or failed_init:
         return "Pending"
-    running = waiting = stopped = succeeded = 0
     for status in containers:
         state, last = status.get("state") or {}, status.get("lastState") or {}
         if "running" in state:
@@ -167,13 +176,31 @@ def _condition(kind: str, ok: bool, reason: str = "", message: str = "") -> Obj:
     return out
 
 
+def _has_started(status: Obj) -> bool:
+    state, last = status.get("state") or {}, status.get("lastState") or {}
+    return "running" in state or "terminated" in state or ("waiting" in state and "terminated" in last)
+
+
+def incomplete_init(init: Sequence[Obj], containers: Sequence[Obj], sidecars: Collection[str] = ()) -> list[str]:
+    """The init containers that keep the pod from being Initialized: a regular one until it succeeded, a sidecar
+    until it runs with its startupProbe passed; none once a main container has started (a sidecar that
+    restarts later does not take the pod back to initializing)."""
+    if any(_has_started(s) for s in containers):
+        return []
+    return [s["name"] for s in init
+            if (not s.get("started") if s.get("name") in sidecars
+                else (s.get("state") or {}).get("terminated", {}).get("exitCode") != 0)]
+
+
 def pod_conditions(obs: Observation, phase: str, init: Sequence[Obj], containers: Sequence[Obj],
-                   readiness_gates: Sequence[str] = (), others: Mapping[str, str] | None = None) -> list[Obj]:
+                   readiness_gates: Sequence[str] = (), others: Mapping[str, str] | None = None,
+                   sidecars: Collection[str] = ()) -> list[Obj]:
     """The kubelet's four conditions (without times); `others` holds the status of non-kubelet conditions,
-    for readiness gates."""
+    for readiness gates. Sidecars count for readiness, as main containers do."""
     done = phase in ("Succeeded", "Failed")
-    incomplete = [s["name"] for s in init if (s.get("state") or {}).get("terminated", {}).get("exitCode") != 0]
-    unready = [s["name"] for s in containers if not s.get("ready")]
+    incomplete = incomplete_init(init, containers, sidecars)
+    unready = [s["name"] for s in init if s.get("name") in sidecars and not s.get("ready")]
+    unready += [s["name"] for s in containers if not s.get("ready")]
     gates = [g for g in readiness_gates if (others or {}).get(g) != "True"]
     if done:
         initialized = _condition("Initialized", not incomplete, "PodCompleted")
@@ -241,20 +268,25 @@ def _positive(value: Any) -> bool:
 
 # -- the whole status -------------------------------------------------------------------------------------
 
+def sidecar_names(spec: Obj) -> frozenset[str]:
+    """The native sidecars (Kubernetes 1.29+): init containers with restartPolicy Always."""
+    return frozenset(str(c.get("name")) for c in spec.get("initContainers") or [] if c.get("restartPolicy") == "Always")
+
+
 def pod_status(pod: Obj, obs: Observation, now: str) -> Obj:
     """The kubelet-owned fields of `status` (see `OWNED`), with non-kubelet conditions carried over."""
     spec = pod.get("spec") or {}
     old = pod.get("status") or {}
-    initialized = all(v.exit is not None and v.exit.exit_code == 0 and v.running_since is None and v.waiting is None
-                      for v in obs.init)
-    main_waiting = "PodInitializing" if obs.init and obs.sandbox_ready and not initialized else "ContainerCreating"
+    sidecars = sidecar_names(spec)
     init = [container_status(obs.uid, v, default_waiting="PodInitializing") for v in obs.init]
-    containers = [container_status(obs.uid, v, default_waiting=main_waiting) for v in obs.containers]
+    containers = [container_status(obs.uid, v, default_waiting="ContainerCreating") for v in obs.containers]
+    if init and obs.sandbox_ready and incomplete_init(init, containers, sidecars):
+        containers = [container_status(obs.uid, v, default_waiting="PodInitializing") for v in obs.containers]
     policy = spec.get("restartPolicy") or "Always"
-    phase = "Failed" if obs.failure is not None else pod_phase(policy, init, containers)
+    phase = "Failed" if obs.failure is not None else pod_phase(policy, init, containers, sidecars)
     others = {c.get("type", ""): c.get("status", "") for c in old.get("conditions") or []}
     gates = [g.get("conditionType", "") for g in spec.get("readinessGates") or []]
-    computed = pod_conditions(obs, phase, init, containers, gates, others)
+    computed = pod_conditions(obs, phase, init, containers, gates, others, sidecars)
     previous = list(old.get("conditions") or [])
     if not any(c.get("type") == "PodScheduled" for c in previous):
         previous.append({"type": "PodScheduled", "status": "True", "lastTransitionTime": now})

@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -270,6 +271,15 @@ def _running_from(state: dict[str, Any]) -> RunningContainer:
     )
 
 
+_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+
+
+def _safe_names(pod_uid: str, name: str) -> bool:
+    """A container name is a DNS-1123 label and a pod uid one path component: neither leaves pods/<uid>/."""
+    uid_ok = bool(pod_uid) and pod_uid not in (".", "..") and "/" not in pod_uid and "\0" not in pod_uid
+    return uid_ok and len(name) <= 63 and _LABEL.fullmatch(name) is not None
+
+
 class ProcessManager:
     def __init__(self, pods_dir: Path, memory_enforcement: str = "auto", cgroup_root: Path = CGROUP_ROOT,
                  start_timeout: float = 15.0) -> None:
@@ -282,6 +292,10 @@ class ProcessManager:
         self._cpu_samples: dict[tuple[str, str, int], tuple[float, float]] = {}
 
     def container_dir(self, pod_uid: str, name: str) -> Path:
+        """pods/<uid>/containers/<name>; raises ProcessError for a uid or name that could lead elsewhere (the
+        kubelet refuses such names first, this is the last guard before the file system)."""
+        if not _safe_names(pod_uid, name):
+            raise ProcessError(f"refusing container name {name!r} of pod {pod_uid!r}: not a DNS-1123 label")
         return self.pods_dir / pod_uid / "containers" / name
 
     # -- start and adopt --
@@ -335,6 +349,8 @@ class ProcessManager:
         return env
 
     def _read_state(self, pod_uid: str, name: str) -> dict[str, Any] | None:
+        if not _safe_names(pod_uid, name):
+            return None
         try:
             state: dict[str, Any] = json.loads((self.container_dir(pod_uid, name) / "state.json").read_text())
         except (OSError, ValueError):
@@ -344,6 +360,8 @@ class ProcessManager:
         return state
 
     def adopt(self, pod_uid: str, name: str) -> RunningContainer | None:
+        if not _safe_names(pod_uid, name):
+            return None
         state = self._read_state(pod_uid, name)
         if not state or not state.get("pid"):
             return None
@@ -396,13 +414,35 @@ class ProcessManager:
         if current is not None and current.restart_count == rc.restart_count:
             del self._containers[(rc.pod_uid, rc.name)]
         self._cpu_samples.pop((rc.pod_uid, rc.name, rc.restart_count), None)
+        self._reap_shims()
+
+    def _reap_shims(self) -> None:
+        """Wait for the shims that ended: a child nobody waits for stays a zombie (<defunct>) for as long as we
+        run. A shim that is still writing its exit is reaped on a later call (every tick's enforce_limits)."""
+        for pid, shim in list(self._shims.items()):
+            if shim.poll() is not None:
+                del self._shims[pid]
 
     def last_exit(self, pod_uid: str, name: str) -> ExitStatus | None:
+        if not _safe_names(pod_uid, name):
+            return None
         runs = []
         for path in self.container_dir(pod_uid, name).glob("*.exit"):
             if path.stem.isdigit():
                 runs.append(int(path.stem))
         return self._read_exit(pod_uid, name, max(runs)) if runs else None
+
+    def last_run(self, pod_uid: str, name: str) -> int | None:
+        """The highest run number this container has used on disk (`<n>.exit`, `<n>.log`, state.json), or None.
+        A run may have started, and ended, while the API had not been told yet: its number is taken."""
+        if not _safe_names(pod_uid, name):
+            return None
+        cdir = self.container_dir(pod_uid, name)
+        runs = [int(path.stem) for pattern in ("*.exit", "*.log") for path in cdir.glob(pattern) if path.stem.isdigit()]
+        state = self._read_state(pod_uid, name) or {}
+        if isinstance(state.get("restartCount"), int):
+            runs.append(state["restartCount"])
+        return max(runs) if runs else None
 
     # -- signals --
 
@@ -463,7 +503,9 @@ class ProcessManager:
     # -- limits and usage --
 
     def enforce_limits(self) -> list[RunningContainer]:
-        """Polling enforcement for containers whose memory limit no cgroup enforces."""
+        """Polling enforcement for containers whose memory limit no cgroup enforces (and reaping of ended shims,
+        since this runs every sync period)."""
+        self._reap_shims()
         killed = []
         for rc in self.running():
             if not rc.memory_limit or _memory_cgroup(rc) is not None:

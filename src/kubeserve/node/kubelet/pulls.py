@@ -85,12 +85,14 @@ class ImagePuller:
 
         try:
             pulled = await self.images.pull(image, progress)
-        except ImagePullError as exc:
+        except Exception as exc:  # any failure (not only ImagePullError) must back off, never retry at once
+            reason, message = (exc.reason, exc.message) if isinstance(exc, ImagePullError) else \
+                ("ErrImagePull", str(exc) or type(exc).__name__)
             now = loop.time()
-            pull.error = (exc.reason, exc.message)
+            pull.error = (reason, message)
             pull.failed_at = now
             pull.backoff = restarts.pull_backoff(pull.backoff, now, self.backoff)
-            await self.recorder.record(ps.ref, "Warning", "Failed", f'Failed to pull image "{image}": {exc.message}')
+            await self.recorder.record(ps.ref, "Warning", "Failed", f'Failed to pull image "{image}": {message}')
             return
         ps.images[image] = pulled
         pull.error, pull.backoff = None, None

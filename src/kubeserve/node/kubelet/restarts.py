@@ -24,8 +24,11 @@ class BackOff:
     next_delay: float  # the wait before the retry after this one
 
 
-def should_restart(restart_policy: str, exit_code: int, *, init: bool = False) -> bool:
-    """Kubernetes' rule; an init container that succeeded is done whatever the pod's policy."""
+def should_restart(restart_policy: str, exit_code: int, *, init: bool = False, sidecar: bool = False) -> bool:
+    """Kubernetes' rule; an init container that succeeded is done whatever the pod's policy; a sidecar (an init
+    container with restartPolicy Always) always runs again, whatever the pod's policy."""
+    if sidecar:
+        return True
     if init:
         return restart_policy != "Never" and exit_code != 0
     if restart_policy == "Never":

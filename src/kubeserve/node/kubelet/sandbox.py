@@ -25,6 +25,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from kubeserve.api.validation import dns1123_label
 from kubeserve.atomicfile import write_atomic
 from kubeserve.client import Obj
 from kubeserve.node.fit import parse_quantity
@@ -85,7 +86,10 @@ def remove_sandbox(pod_dir: Path, uid: str) -> None:
 def prepare_sandbox(pod: Obj, pod_dir: Path, ip: str, lookups: Lookups, isolation: str) -> Sandbox:
     meta = pod.get("metadata") or {}
     spec = pod.get("spec") or {}
-    (pod_dir / "volumes").mkdir(parents=True, exist_ok=True)
+    for index, volume in enumerate(spec.get("volumes") or []):  # before any name becomes a path
+        _check_volume_name(volume.get("name"), f"spec.volumes[{index}].name")
+    pod_dir.mkdir(parents=True, exist_ok=True)
+    _private_dir(pod_dir / "volumes")
     (pod_dir / "containers").mkdir(exist_ok=True)
     record = {"namespace": meta.get("namespace", "default"), "name": meta.get("name"), "uid": meta.get("uid"),
               "ip": ip, "isolation": isolation}
@@ -103,7 +107,24 @@ def prepare_sandbox(pod: Obj, pod_dir: Path, ip: str, lookups: Lookups, isolatio
 def materialize_volume(pod: Obj, sandbox: Sandbox, volume: Obj, lookups: Lookups) -> Path:
     """(Re)writes one volume of a prepared sandbox, e.g. a secret volume after its Secret changed; files whose
     content and mode did not change are left alone, so readers never see a needless replacement."""
+    _check_volume_name(volume.get("name"), "spec.volumes[].name")
     return _materialize(pod, sandbox.pod_dir, sandbox.ip, volume, lookups)
+
+
+def _check_volume_name(name: Any, field_path: str) -> None:
+    """A volume's name becomes a directory (volumes/<name>): anything but a DNS-1123 label ("../x", "a/b")
+    could reach outside the pod's folder, so it is refused before the file system is touched."""
+    problems = dns1123_label(name) if isinstance(name, str) else ["must be a string"]
+    if problems:
+        raise SandboxError(f'MountVolume.SetUp failed: {field_path}: Invalid value: "{name}": {"; ".join(problems)}')
+
+
+def _private_dir(path: Path) -> Path:
+    """`path` as a directory only its owner may enter (0700), whatever the umask or an older kubeserve made."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.stat().st_mode & 0o777 != 0o700:
+        path.chmod(0o700)
+    return path
 
 
 def _fail(volume: str, why: str) -> SandboxError:
@@ -116,7 +137,8 @@ def _materialize(pod: Obj, pod_dir: Path, ip: str, volume: Obj, lookups: Lookups
     local = pod_dir / "volumes" / name
     if "emptyDir" in volume:
         if (volume.get("emptyDir") or {}).get("medium") == "Memory" and os.access(SHM_ROOT, os.W_OK):
-            local = shm_dir(str((pod.get("metadata") or {}).get("uid"))) / name
+            # /dev/shm is world-readable: the pod's folder there is private, like pods/<uid>/volumes.
+            local = _private_dir(shm_dir(str((pod.get("metadata") or {}).get("uid")))) / name
         local.mkdir(parents=True, exist_ok=True)
         return local
     if "persistentVolumeClaim" in volume:

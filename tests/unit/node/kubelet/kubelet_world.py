@@ -3,6 +3,7 @@ and a Kubelet started over them (`async with world(tmp_path) as w: ...`)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -44,8 +45,9 @@ class FakeExit:
 
 
 class FakeProcesses:
-    """Containers whose argv starts with "crash" exit 1 at once, "oom" are OOM-killed at once; everything else runs
-    until stopped."""
+    """Containers whose argv starts with "crash" exit 1 at once, "done" exit 0 at once, "oom" are OOM-killed at once,
+    "stubborn" ignore SIGTERM (a stop ends them with SIGKILL when its grace is over); everything else runs until
+    stopped."""
 
     def __init__(self) -> None:
         self.launches: list[tuple[str, str, int, Launch]] = []
@@ -53,6 +55,7 @@ class FakeProcesses:
         self.exits: dict[tuple[str, str, int], FakeExit] = {}
         self.stops: list[tuple[str, float]] = []
         self.killed: list[str] = []
+        self.stubborn: set[tuple[str, str, int]] = set()
         self.next_pid = 1000
 
     def start(self, pod_uid: str, name: str, restart_count: int, launch: Launch,
@@ -63,10 +66,14 @@ class FakeProcesses:
         self.launches.append((pod_uid, name, restart_count, launch))
         if launch.argv[:1] == ("crash",):
             self.exits[(pod_uid, name, restart_count)] = FakeExit(1, None, "Error", rc.started_at, stamp())
+        elif launch.argv[:1] == ("done",):
+            self.exits[(pod_uid, name, restart_count)] = FakeExit(0, None, "Completed", rc.started_at, stamp())
         elif launch.argv[:1] == ("oom",):
             self.exits[(pod_uid, name, restart_count)] = FakeExit(137, 9, "OOMKilled", rc.started_at, stamp())
         else:
             self.alive[(pod_uid, name)] = rc
+            if launch.argv[:1] == ("stubborn",):
+                self.stubborn.add((pod_uid, name, restart_count))
         return rc
 
     def adopt(self, pod_uid: str, name: str) -> FakeRunning | None:
@@ -81,7 +88,15 @@ class FakeProcesses:
         return self.exits.setdefault((rc.pod_uid, rc.name, rc.restart_count), ended)
 
     async def stop(self, rc: FakeRunning, grace_seconds: float) -> FakeExit:
+        """Idempotent, as ProcessManager.stop: a second stop with a shorter grace kills sooner."""
         self.stops.append((rc.name, grace_seconds))
+        key = (rc.pod_uid, rc.name, rc.restart_count)
+        if key in self.stubborn:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + grace_seconds
+            while key not in self.exits and loop.time() < deadline:
+                await asyncio.sleep(0.01)
+            return self._end(rc, 137, 9)
         return self._end(rc, 143, 15)
 
     def kill_all(self, pod_uid: str) -> None:
@@ -102,20 +117,30 @@ class FakeProcesses:
         runs = sorted(n for (u, c, n) in self.exits if (u, c) == (pod_uid, name))
         return self.exits[(pod_uid, name, runs[-1])] if runs else None
 
+    def last_run(self, pod_uid: str, name: str) -> int | None:
+        runs = [n for (u, c, n, _) in self.launches if (u, c) == (pod_uid, name)]
+        return max(runs) if runs else None
+
     async def run_in(self, rc: FakeRunning, argv: list[str], timeout: float) -> tuple[int, bytes]:
         return (1, b"not ok") if argv[:1] == ["fail"] else (0, b"")
 
 
 class FakeImages:
+    """Images named "missing/..." fail to pull with ImagePullError, "broken/..." with any other exception."""
+
     def __init__(self) -> None:
         self.present: set[str] = set()
+        self.pulls: list[str] = []
 
     def is_present(self, image: str) -> bool:
         return image in self.present
 
     async def pull(self, image: str, progress: Callable[[str], Awaitable[None]]) -> PulledImage:
+        self.pulls.append(image)
         if image.startswith("missing/"):
             raise ImagePullError(f'image "{image}" is not in the image catalog')
+        if image.startswith("broken/"):
+            raise OSError(28, "No space left on device")
         await progress("preparing")
         self.present.add(image)
         return PulledImage(image=image, entrypoint=(), cmd=(), env={}, workdir=None)
@@ -149,8 +174,8 @@ def container(name: str = "main", *command: str, **extra: Any) -> Obj:
 @contextlib.asynccontextmanager
 async def world(tmp_path: Path, **overrides: Any) -> AsyncIterator[World]:
     async with api_client() as client:
-        settings = KubeletSettings(node_name=NODE, pods_dir=tmp_path / "pods", sync_period=0.05,
-                                   backoff_base=0.2, resync=5.0, **overrides)
+        settings = KubeletSettings(**{"node_name": NODE, "pods_dir": tmp_path / "pods", "sync_period": 0.05,
+                                      "backoff_base": 0.2, "resync": 5.0, **overrides})
         processes, images = FakeProcesses(), FakeImages()
         kubelet = Kubelet(client, settings, processes, images, EventRecorder(client, "kubelet", NODE))  # type: ignore[arg-type]
         await kubelet.start()

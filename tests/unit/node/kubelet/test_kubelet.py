@@ -101,7 +101,8 @@ async def test_graceful_deletion_stops_then_deletes(tmp_path: Path) -> None:
 
         await eventually(deleted)
         # the grace period is 7 s; its first second is the drain before SIGTERM (KubeletSettings)
-        assert ("main", 7.0 - w.kubelet.settings.termination_drain) in w.processes.stops
+        [(name, grace)] = w.processes.stops
+        assert name == "main" and 5.5 < grace <= 7.0 - w.kubelet.settings.termination_drain
         assert not w.processes.alive
         assert ("Killing", "Stopping container main") in await w.events()
         assert not (w.settings.pods_dir / pod["metadata"]["uid"]).exists()
@@ -190,3 +191,61 @@ def test_settings_backoff_policy() -> None:
 
 
 pytestmark = pytest.mark.filterwarnings("error")
+
+
+async def test_unexpected_pull_exception_reads_err_image_pull_and_backs_off(tmp_path: Path) -> None:
+    async with world(tmp_path, backoff_base=5.0) as w:
+        await w.create("full", {"name": "main", "image": "broken/thing:1"})
+
+        async def waiting() -> Obj | None:
+            st = state_of(await w.pod("full")).get("state", {}).get("waiting", {})
+            return st if st.get("reason") in ("ErrImagePull", "ImagePullBackOff") else None
+
+        st = await eventually(waiting)
+        assert "No space left on device" in st["message"]
+        await asyncio.sleep(0.3)
+        assert w.images.pulls == ["broken/thing:1"]  # backed off (5 s here), no retry in a hot loop
+        assert any(r == "Failed" and "No space left on device" in m for r, m in await w.events())
+
+
+async def test_second_shorter_delete_moves_the_deadline(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        pods = w.client.kind("v1", "Pod")
+        await w.create("slow", container("main", "stubborn"), terminationGracePeriodSeconds=20)
+        await eventually(lambda: phase_is(w, "slow", "Running"))
+        await w.client.delete(pods, "default", "slow")  # 20 s; the process ignores SIGTERM
+        await asyncio.sleep(0.3)  # within the 1 s drain before SIGTERM
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        await w.client.delete(pods, "default", "slow", grace_period_seconds=1)
+
+        async def deleted() -> bool:
+            return await w.pod("slow") is None
+
+        await eventually(deleted, timeout=4)
+        assert loop.time() - began < 2.5  # the drain shrank to 0.5 s, SIGKILL came 1 s after the second delete
+        assert w.processes.exits[next(iter(w.processes.stubborn))].exit_code == 137
+        assert min(grace for _, grace in w.processes.stops) <= 0.5
+
+
+async def test_second_delete_after_sigterm_kills_by_the_new_deadline(tmp_path: Path) -> None:
+    async with world(tmp_path, termination_drain=0.1) as w:
+        pods = w.client.kind("v1", "Pod")
+        await w.create("slow", container("main", "stubborn"), terminationGracePeriodSeconds=20)
+        await eventually(lambda: phase_is(w, "slow", "Running"))
+        await w.client.delete(pods, "default", "slow")
+
+        async def stopping() -> bool:
+            return bool(w.processes.stops)
+
+        await eventually(stopping, timeout=2)  # SIGTERM sent, SIGKILL due in ~20 s
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        await w.client.delete(pods, "default", "slow", grace_period_seconds=1)
+
+        async def deleted() -> bool:
+            return await w.pod("slow") is None
+
+        await eventually(deleted, timeout=4)
+        assert loop.time() - began < 2.5
+        assert [round(g) for _, g in w.processes.stops] == [20, 1]

@@ -15,7 +15,7 @@ import pytest
 
 from kubeserve.node.kubelet.images import PulledImage
 from kubeserve.node.kubelet.launch import Launch, build_launch
-from kubeserve.node.kubelet.process import ExitStatus, ProcessManager, RunningContainer
+from kubeserve.node.kubelet.process import ExitStatus, ProcessError, ProcessManager, RunningContainer
 from kubeserve.node.kubelet.sandbox import Lookups, detect_isolation, prepare_sandbox
 
 ENV = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
@@ -218,3 +218,61 @@ async def test_cpu_limit_becomes_a_cfs_quota_where_writable(pm: ProcessManager) 
     assert quotas[0].read_text().split()[0] == "50000"
     await pm.stop(rc, 1)
     assert not any(Path(g).exists() for g in rc.cgroups)
+
+
+def _zombie(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+async def test_ended_shims_are_reaped(pm: ProcessManager) -> None:
+    runs = [pm.start("pod13", "c", 0, launch("true"), None, None)]
+    runs.append(pm.start("pod13", "d", 0, launch("true"), None, None))
+    for rc in runs:
+        await wait_exit(pm, rc)
+
+    def reaped() -> bool:
+        pm.enforce_limits()  # the kubelet's tick
+        return not pm._shims  # no Popen is kept for a shim that ended
+
+    await eventually(reaped)
+    assert not any(_zombie(rc.shim_pid) for rc in runs)  # and no <defunct> child is left behind
+
+
+async def test_names_that_are_not_labels_never_become_paths(tmp_path: Path, pm: ProcessManager) -> None:
+    for name in ("../escape", "a/b", "UPPER", "", "x" * 64):
+        with pytest.raises(ProcessError, match="DNS-1123"):
+            pm.start("pod14", name, 0, launch("true"), None, None)
+        assert pm.adopt("pod14", name) is None
+        assert pm.last_exit("pod14", name) is None
+        assert pm.last_run("pod14", name) is None
+    for uid in ("..", "a/b", ""):
+        with pytest.raises(ProcessError):
+            pm.start(uid, "c", 0, launch("true"), None, None)
+    assert not (tmp_path / "escape").exists() and not (tmp_path / "pod14").exists()
+
+
+async def test_last_run_counts_logs_exits_and_state(pm: ProcessManager) -> None:
+    assert pm.last_run("pod15", "c") is None
+    for n in (0, 1):
+        await wait_exit(pm, pm.start("pod15", "c", n, launch("true"), None, None))
+    assert pm.last_run("pod15", "c") == 1
+    (pm.container_dir("pod15", "c") / "4.log").write_text("")
+    assert pm.last_run("pod15", "c") == 4
+
+
+async def test_a_second_shorter_stop_kills_sooner(pm: ProcessManager) -> None:
+    # what the kubelet relies on when a second, shorter delete arrives: stop() may be called again
+    rc = pm.start("pod16", "c", 0, launch("sh", "-c", "trap '' TERM; echo ready; sleep 30"), None, None)
+    await eventually(lambda: ("stdout", "F", "ready") in log_lines(pm, rc))
+    first = asyncio.ensure_future(pm.stop(rc, 20))
+    await asyncio.sleep(0.1)
+    started = time.monotonic()
+    status = await pm.stop(rc, 0.3)
+    assert time.monotonic() - started < 3
+    assert (status.exit_code, status.signal) == (137, 9)
+    assert await asyncio.wait_for(first, 2) == status

@@ -158,3 +158,27 @@ def test_stale_secret_keys_disappear(tmp_path: Path) -> None:
     prepare_sandbox(pod(volumes), tmp_path / "pod", "127.10.0.2", found, "path-rewrite")
     assert os.listdir(sb.volumes["s"]) == ["a"]
     assert (sb.volumes["s"] / "a").read_text() == "3"
+
+
+def test_memory_empty_dirs_and_volumes_are_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    shm = tmp_path / "shm"
+    shm.mkdir()
+    monkeypatch.setattr(sandbox_module, "SHM_ROOT", shm)
+    (shm / "kubeserve-uid-1").mkdir(mode=0o755)  # as an older kubeserve left it
+    os.chmod(shm / "kubeserve-uid-1", 0o755)
+    volumes = [{"name": "dshm", "emptyDir": {"medium": "Memory"}}, {"name": "creds", "secret": {"secretName": "creds"}}]
+    sb = prepare_sandbox(pod(volumes), tmp_path / "pod", "127.10.0.2", lookups(tmp_path), "path-rewrite")
+    # other local users cannot reach the pod's files in /dev/shm, nor its secret volumes
+    assert stat.S_IMODE((shm / "kubeserve-uid-1").stat().st_mode) == 0o700
+    assert stat.S_IMODE((tmp_path / "pod" / "volumes").stat().st_mode) == 0o700
+    assert sb.volumes["dshm"].parent == shm / "kubeserve-uid-1"
+
+
+@pytest.mark.parametrize("name", ["../../escape", "a/b", "Caps", "x" * 64, ""])
+def test_volume_names_that_are_not_labels_are_refused_before_any_mkdir(tmp_path: Path, name: str) -> None:
+    volumes = [{"name": "ok", "emptyDir": {}}, {"name": name, "emptyDir": {}}]
+    with pytest.raises(SandboxError) as info:
+        prepare_sandbox(pod(volumes), tmp_path / "pods" / "uid-1", "127.10.0.2", lookups(tmp_path), "path-rewrite")
+    assert f'spec.volumes[1].name: Invalid value: "{name}"' in info.value.message
+    assert info.value.reason == "FailedMount"
+    assert not (tmp_path / "pods").exists() and not (tmp_path / "escape").exists()

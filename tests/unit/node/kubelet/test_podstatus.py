@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -178,3 +179,61 @@ def test_readiness_gates() -> None:
 def test_qos_class(resources: list[Obj], qos: str) -> None:
     spec = {"containers": [{"name": f"c{i}", "resources": r} for i, r in enumerate(resources)]}
     assert qos_class(spec) == qos
+
+
+SIDECAR = frozenset({"s"})
+
+
+@pytest.mark.parametrize(("policy", "init", "containers", "phase"), [
+    # a sidecar holds the pod in Pending until it runs and its startup probe passed
+    ("Never", [ContainerView("s", "img")], [ContainerView("c", "img")], "Pending"),
+    ("Never", [ContainerView("s", "img", running_since=T0, started=False)], [ContainerView("c", "img")], "Pending"),
+    # started: it counts as running beside the main containers
+    ("Never", [running("s")], [ContainerView("c", "img")], "Pending"),
+    ("Never", [running("s")], [running()], "Running"),
+    # the main containers are done but the sidecar still runs: Running until the kubelet stops it
+    ("Never", [running("s")], [done()], "Running"),
+    # a sidecar that ended (stopped, or restarting) never counts towards completion
+    ("Never", [done("s", Exit(143, "Error", T0, T1, signal=15))], [done()], "Succeeded"),
+    ("OnFailure", [waiting("s", "CrashLoopBackOff", exit=ERR)], [done()], "Succeeded"),
+    ("Never", [done("s", OK)], [done("c", ERR)], "Failed"),
+    ("Always", [waiting("s", "CrashLoopBackOff", exit=ERR)], [running()], "Running"),
+    # a failed sidecar is not a failed initialization, whatever the policy
+    ("Never", [waiting("s", "CrashLoopBackOff", exit=ERR)], [running()], "Running"),
+])
+def test_phase_with_sidecars(policy: str, init: list[ContainerView], containers: list[ContainerView],
+                             phase: str) -> None:
+    assert pod_phase(policy, statuses(init), statuses(containers), SIDECAR) == phase
+
+
+def sidecar_pod(startup: bool = False) -> Obj:
+    sidecar = {"name": "s", "image": "img", "restartPolicy": "Always", **({"startupProbe": {}} if startup else {})}
+    return {"metadata": {"uid": "u"}, "spec": {"initContainers": [sidecar], "containers": [{"name": "c"}]},
+            "status": {}}
+
+
+def conditions_of(status: Obj) -> dict[str, str]:
+    return {c["type"]: c["status"] for c in status["conditions"]}
+
+
+def test_sidecar_initialized_and_ready() -> None:
+    obs = Observation(uid="u", host_ip="127.0.0.1", sandbox_ready=True)
+    # not started yet: not initialized, the main container waits in PodInitializing
+    unstarted = ContainerView("s", "img", running_since=T0, started=False)
+    status = pod_status(sidecar_pod(True), replace(obs, init=[unstarted], containers=[ContainerView("c", "img")]), T1)
+    assert conditions_of(status)["Initialized"] == "False"
+    assert status["containerStatuses"][0]["state"] == {"waiting": {"reason": "PodInitializing"}}
+    # started: initialized; its readiness gates the pod's, and the status says started/ready
+    unready = running("s", ready=False)
+    status = pod_status(sidecar_pod(), replace(obs, init=[unready], containers=[running()]), T1)
+    assert conditions_of(status)["Initialized"] == "True"
+    assert conditions_of(status)["ContainersReady"] == "False"
+    assert status["phase"] == "Running"
+    status = pod_status(sidecar_pod(), replace(obs, init=[running("s")], containers=[running()]), T1)
+    assert status["initContainerStatuses"][0]["started"] is True
+    assert status["initContainerStatuses"][0]["ready"] is True
+    assert conditions_of(status)["Ready"] == "True"
+    # a sidecar restarting later does not take the pod back to initializing
+    restarting = waiting("s", "CrashLoopBackOff", exit=ERR)
+    status = pod_status(sidecar_pod(), replace(obs, init=[restarting], containers=[running()]), T1)
+    assert conditions_of(status)["Initialized"] == "True"

@@ -70,3 +70,8 @@ def test_go_duration(seconds: float, text: str) -> None:
 def test_crash_loop_message_reads_like_kubelet() -> None:
     assert crash_loop_message(10, "main", "web", "default", "u1") == (
         "back-off 10s restarting failed container=main pod=web_default(u1)")
+
+
+@pytest.mark.parametrize(("policy", "code"), [("Never", 0), ("Never", 1), ("OnFailure", 0), ("Always", 0)])
+def test_a_sidecar_always_restarts(policy: str, code: int) -> None:
+    assert should_restart(policy, code, init=True, sidecar=True) is True
