@@ -412,4 +412,6 @@ def test_init_containers_emptydir_configmap_items_and_a_pvc_that_outlives_its_po
     eventually(lambda: kubeserve.kubectl_json("get", "pod", "reader-of-data", "-n", ns)["status"]["phase"]
                == "Succeeded", timeout=60, interval=0.3)
     assert kubeserve.kubectl("logs", "reader-of-data", "-n", ns).stdout == f"persisted-{writer['metadata']['uid']}\n"
-    assert os.path.isdir(kubeserve.home / "volumes" / ns / "data")
+    volume = kubeserve.kubectl_json("get", "pv", claim["spec"]["volumeName"])
+    directory = volume["spec"]["hostPath"]["path"]
+    assert directory.startswith(str(kubeserve.home / "volumes" / ns / "data-")) and os.path.isdir(directory)
