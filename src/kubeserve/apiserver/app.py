@@ -38,7 +38,6 @@ _ANONYMOUS_PATHS = ("/version", "/version/", "/healthz", "/livez", "/readyz")
 OBJECTS = web.AppKey("objects", Objects)
 BROADCASTER = web.AppKey("broadcaster", Broadcaster)
 GC = web.AppKey("gc", GarbageCollector)
-STREAMS = web.AppKey("streams", PodStreams)
 
 
 @dataclass(frozen=True)
@@ -110,7 +109,6 @@ def build_app(
     app[OBJECTS] = objects
     app[BROADCASTER] = broadcaster
     app[GC] = gc
-    app[STREAMS] = streams
 
     async def open_streams(app: web.Application) -> None:
         await streams.open()

@@ -37,7 +37,7 @@ class ResourceHandlers:
         max_body_bytes: int,
         bookmark_interval: float,
         watch_timeout: float,
-        streams: PodStreams | None = None,
+        streams: PodStreams,
     ) -> None:
         self.objects = objects
         self.broadcaster = broadcaster
@@ -53,16 +53,12 @@ class ResourceHandlers:
         method = request.method
         if info.kind.kind == "SelfSubjectAccessReview":
             return await self._access_review(request, info)
-        if self.streams is not None and info.subresource == "proxy":
+        if info.subresource == "proxy":
             return await self.streams.serve_node_proxy(request, info)
-        if self.streams is not None and info.subresource in STREAM_SUBRESOURCES:
-            return await self.streams.serve(request, info)
-        if self.streams is not None and not info.kind.stored and info.kind.group == "metrics.k8s.io":
-            return await self.streams.serve_metrics(request, info)
         if info.subresource in STREAM_SUBRESOURCES:
-            raise errors.BadRequest(
-                f'pod "{info.name}" has no running containers to {info.subresource}: pods run only when the '
-                "kubeserve node is running (kubeserve up starts it)")
+            return await self.streams.serve(request, info)
+        if not info.kind.stored and info.kind.group == "metrics.k8s.io":
+            return await self.streams.serve_metrics(request, info)
         if info.subresource == "scale":
             return await self._scale(request, info)
         if info.is_collection:

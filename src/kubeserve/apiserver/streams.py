@@ -79,6 +79,12 @@ def check_started(pod: Obj, container: str, *, running: bool, previous: bool = F
 _WAITING_WORDS = {"ImagePullBackOff": "trying and failing to pull image", "ErrImagePull": "image can't be pulled"}
 
 
+def kubelet_url(node: Obj) -> str:
+    """The kubelet endpoint a Node publishes, as a base URL."""
+    host, port = kubelet_address(node)
+    return f"http://{host}:{port}"
+
+
 def kubelet_address(node: Obj) -> tuple[str, int]:
     status = node.get("status") or {}
     addresses = status.get("addresses") or []
@@ -127,8 +133,7 @@ class PodStreams:
         node_name = (pod.get("spec") or {}).get("nodeName")
         if not node_name:
             raise errors.BadRequest(f"pod {pod['metadata']['name']} does not have a host assigned")
-        host, port = kubelet_address(self.objects.get(self._node, "", node_name))
-        return f"http://{host}:{port}"
+        return kubelet_url(self.objects.get(self._node, "", node_name))
 
     # ---- pods/log, exec, attach, portforward ------------------------------------------------------------
 
@@ -166,8 +171,7 @@ class PodStreams:
             raise errors.NotFound("the server could not find the requested resource")
         if request.method != "GET":
             raise errors.MethodNotAllowed(f"{request.method} is not supported on nodes/proxy")
-        host, port = kubelet_address(self.objects.get(self._node, "", info.name))
-        url = f"http://{host}:{port}/{info.proxy_path}"
+        url = f"{kubelet_url(self.objects.get(self._node, '', info.name))}/{info.proxy_path}"
         try:
             async with self.session.get(url, params=list(request.query.items())) as upstream:
                 body = await upstream.read()
@@ -230,8 +234,7 @@ class PodStreams:
 
     async def _summary(self, node: Obj) -> Obj | None:
         try:
-            host, port = kubelet_address(node)
-            async with self.session.get(f"http://{host}:{port}/stats/summary") as response:
+            async with self.session.get(f"{kubelet_url(node)}/stats/summary") as response:
                 if response.status != 200:
                     return None
                 summary = await response.json()
@@ -290,21 +293,8 @@ def _raise(exc: Exception) -> Obj:
 async def _pipe(client: web.WebSocketResponse, kubelet: aiohttp.ClientWebSocketResponse) -> None:
     """Messages both ways until either side closes."""
 
-    async def downstream() -> None:
-        async for msg in kubelet:
-            if msg.type == WSMsgType.BINARY:
-                await client.send_bytes(msg.data)
-            elif msg.type == WSMsgType.TEXT:
-                await client.send_str(msg.data)
-
-    async def upstream() -> None:
-        async for msg in client:
-            if msg.type == WSMsgType.BINARY:
-                await kubelet.send_bytes(msg.data)
-            elif msg.type == WSMsgType.TEXT:
-                await kubelet.send_str(msg.data)
-
-    tasks = [asyncio.get_running_loop().create_task(downstream()), asyncio.get_running_loop().create_task(upstream())]
+    loop = asyncio.get_running_loop()
+    tasks = [loop.create_task(_forward(kubelet, client)), loop.create_task(_forward(client, kubelet))]
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
@@ -313,3 +303,13 @@ async def _pipe(client: web.WebSocketResponse, kubelet: aiohttp.ClientWebSocketR
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, ConnectionError, RuntimeError):
                 await task
+
+
+async def _forward(source: web.WebSocketResponse | aiohttp.ClientWebSocketResponse,
+                   sink: web.WebSocketResponse | aiohttp.ClientWebSocketResponse) -> None:
+    """One direction of `_pipe`: data messages as they are (control frames are each side's own)."""
+    async for msg in source:
+        if msg.type == WSMsgType.BINARY:
+            await sink.send_bytes(msg.data)
+        elif msg.type == WSMsgType.TEXT:
+            await sink.send_str(msg.data)
