@@ -26,6 +26,7 @@ from kubeserve.api import errors
 from kubeserve.atomicfile import write_atomic
 from kubeserve.client import ApiClient, Controller, EventRecorder, Informer, Key, Obj, Result, object_key
 from kubeserve.client.background import cancel_and_wait
+from kubeserve.client.controller import now_rfc3339
 from kubeserve.node.kubelet import allocation, emptydirs, podstatus, restarts, volumesync
 from kubeserve.node.kubelet.adoption import DEVICES_FILE, reap_orphans, restore
 from kubeserve.node.kubelet.containers import ContainerRunner, container_view, oom_event
@@ -37,7 +38,6 @@ from kubeserve.node.kubelet.podstate import (
     ProcessManager,
     StopDeadline,
     grace_seconds,
-    now_rfc3339,
 )
 from kubeserve.node.kubelet.podstatus import Observation
 from kubeserve.node.kubelet.pulls import ImagePuller

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 import psutil
 
-from kubeserve.atomicfile import write_atomic
+from kubeserve.atomicfile import read_json_object, write_atomic
 
 if TYPE_CHECKING:
     from kubeserve.node.kubelet.launch import Launch
@@ -271,6 +271,14 @@ def _running_from(state: dict[str, Any]) -> RunningContainer:
     )
 
 
+def _rss(tree: list[psutil.Process]) -> int:
+    total = 0
+    for proc in tree:
+        with contextlib.suppress(psutil.Error):
+            total += proc.memory_info().rss
+    return total
+
+
 _LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 
 
@@ -351,9 +359,8 @@ class ProcessManager:
     def _read_state(self, pod_uid: str, name: str) -> dict[str, Any] | None:
         if not _safe_names(pod_uid, name):
             return None
-        try:
-            state: dict[str, Any] = json.loads((self.container_dir(pod_uid, name) / "state.json").read_text())
-        except (OSError, ValueError):
+        state = read_json_object(self.container_dir(pod_uid, name) / "state.json")
+        if state is None:
             return None
         state.setdefault("podUid", pod_uid)
         state.setdefault("name", name)
@@ -385,11 +392,8 @@ class ProcessManager:
         return _same_process(rc.shim_pid, rc.shim_create_time) is not None
 
     def _read_exit(self, pod_uid: str, name: str, restart_count: int) -> ExitStatus | None:
-        try:
-            record = json.loads((self.container_dir(pod_uid, name) / f"{restart_count}.exit").read_text())
-        except (OSError, ValueError):
-            return None
-        return _exit_from(record)
+        record = read_json_object(self.container_dir(pod_uid, name) / f"{restart_count}.exit")
+        return _exit_from(record) if record is not None else None
 
     def exit_status(self, rc: RunningContainer) -> ExitStatus | None:
         status = self._read_exit(rc.pod_uid, rc.name, rc.restart_count)
@@ -499,6 +503,8 @@ class ProcessManager:
             state = self._read_state(pod_uid, state_file.parent.name)
             if state and state.get("pid"):
                 self._kill_tree(_running_from(state))
+        for rc in [rc for (uid, _), rc in self._containers.items() if uid == pod_uid]:
+            self._forget(rc)  # nobody asks about them again; the tick need not look for their exits
 
     # -- limits and usage --
 
@@ -507,26 +513,20 @@ class ProcessManager:
         since this runs every sync period)."""
         self._reap_shims()
         killed = []
-        for rc in self.running():
-            if not rc.memory_limit or _memory_cgroup(rc) is not None:
+        for rc in list(self._containers.values()):
+            # the cheap tests first: most containers have no limit, or a cgroup that enforces it
+            if not rc.memory_limit or _memory_cgroup(rc) is not None or self.exit_status(rc) is not None:
                 continue
-            if self._tree_rss(rc) > rc.memory_limit:
+            if _rss(self._tree(rc)) > rc.memory_limit:
                 marker = self.container_dir(rc.pod_uid, rc.name) / f"{rc.restart_count}.oom"
                 write_atomic(marker, b"OOMKilled\n", 0o644)
                 self._kill_tree(rc)
                 killed.append(rc)
         return killed
 
-    def _tree_rss(self, rc: RunningContainer) -> int:
-        total = 0
-        for proc in self._tree(rc):
-            with contextlib.suppress(psutil.Error):
-                total += proc.memory_info().rss
-        return total
-
     def usage(self, rc: RunningContainer) -> tuple[int, int]:
         """(cpu in nanocores averaged since the previous call, working-set memory in bytes)."""
-        tree = self._tree(rc)
+        tree = self._tree(rc)  # walked once, for the CPU time and (without a memory cgroup) the RSS
         cpu = 0.0
         for proc in tree:
             with contextlib.suppress(psutil.Error):
@@ -540,7 +540,7 @@ class ProcessManager:
         nanocores = int(max(0.0, cpu - previous[1]) / elapsed * 1e9) if elapsed > 0 else 0
         group = _memory_cgroup(rc)
         memory = _cgroup_working_set(group) if group is not None else None
-        return nanocores, memory if memory is not None else self._tree_rss(rc)
+        return nanocores, memory if memory is not None else _rss(tree)
 
     def running(self) -> list[RunningContainer]:
         return [rc for rc in list(self._containers.values()) if self.exit_status(rc) is None]

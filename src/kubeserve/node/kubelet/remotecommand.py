@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 from aiohttp import WSMsgType, web
@@ -107,14 +107,16 @@ async def run_exec(ws: web.WebSocketResponse, protocol: str, context: ContainerC
         execution.close()
 
 
+async def _frames(ws: web.WebSocketResponse) -> AsyncIterator[channels.Message]:
+    """The client's well-formed channel frames, until it closes."""
+    async for msg in ws:
+        if msg.type == WSMsgType.BINARY and (decoded := channels.decode(msg.data)) is not None:
+            yield decoded
+
+
 async def _receive_exec(ws: web.WebSocketResponse, execution: Execution) -> None:
     process = execution.process
-    async for msg in ws:
-        if msg.type != WSMsgType.BINARY:
-            continue
-        decoded = channels.decode(msg.data)
-        if decoded is None:
-            continue
+    async for decoded in _frames(ws):
         if decoded.channel == channels.STDIN:
             if execution.master_fd is not None:
                 with contextlib.suppress(OSError):
@@ -169,12 +171,7 @@ async def _receive_attach(ws: web.WebSocketResponse, fifo: str | None) -> None:
             with contextlib.suppress(OSError):  # ENXIO: nobody reads the FIFO (no stdin for this container)
                 fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
                 os.set_blocking(fd, True)
-        async for msg in ws:
-            if msg.type != WSMsgType.BINARY:
-                continue
-            decoded = channels.decode(msg.data)
-            if decoded is None:
-                continue
+        async for decoded in _frames(ws):
             if decoded.channel == channels.STDIN and fd is not None and decoded.payload:
                 try:
                     await asyncio.to_thread(os.write, fd, decoded.payload)
