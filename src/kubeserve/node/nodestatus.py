@@ -16,7 +16,6 @@ import platform
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
@@ -26,6 +25,7 @@ from kubeserve import __version__
 from kubeserve.api import errors
 from kubeserve.client import STRATEGIC_MERGE_PATCH, ApiClient, Obj
 from kubeserve.client.background import cancel_and_wait
+from kubeserve.client.controller import now_rfc3339
 from kubeserve.node.inventory import accelerator_labels
 from kubeserve.node.settings import NodeSettings
 
@@ -156,15 +156,11 @@ def node_object(settings: NodeSettings, facts: HostFacts) -> Obj:
     }
 
 
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 class NodeStatusReporter:
     """Registers the Node, then refreshes its Ready heartbeat every `heartbeat` seconds."""
 
     def __init__(self, client: ApiClient, settings: NodeSettings, data_dir: Path, *, heartbeat: float = 10.0,
-                 facts: Callable[[Path], HostFacts] = gather_facts, clock: Callable[[], str] = _now) -> None:
+                 facts: Callable[[Path], HostFacts] = gather_facts, clock: Callable[[], str] = now_rfc3339) -> None:
         self.client = client
         self.settings = settings
         self.data_dir = data_dir
@@ -208,8 +204,7 @@ class NodeStatusReporter:
 
     async def beat(self) -> None:
         now = self._clock()
-        conditions = [{**c, "lastHeartbeatTime": now}
-                      for c in [*pressure_conditions(now, self._transition), ready_condition(now, self._transition)]]
+        conditions = [*pressure_conditions(now, self._transition), ready_condition(now, self._transition)]
         await self.client.patch(self._kind, "", self.settings.name, {"status": {"conditions": conditions}},
                                 patch_type=STRATEGIC_MERGE_PATCH, subresource="status")
 

@@ -13,7 +13,6 @@ last GPU. One worker, so decisions are made one at a time, as in kube-scheduler.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 
 from kubeserve.api import errors
 from kubeserve.client import (
@@ -27,15 +26,12 @@ from kubeserve.client import (
     Result,
     object_key,
 )
+from kubeserve.client.controller import now_rfc3339
 from kubeserve.node import fit
 
 log = logging.getLogger(__name__)
 
 SCHEDULER_NAME = "default-scheduler"
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _scheduled_condition(pod: Obj) -> Obj | None:
@@ -162,7 +158,7 @@ class Scheduler:
         self._assumed[key] = bound
         self._unschedulable.pop(key, None)
         condition = {"type": "PodScheduled", "status": "True", "lastProbeTime": None,
-                     "lastTransitionTime": _now()}
+                     "lastTransitionTime": now_rfc3339()}
         try:
             await self.client.patch(self._pod_kind, namespace, name, {"status": {"conditions": [condition]}},
                                     patch_type=STRATEGIC_MERGE_PATCH, subresource="status")
@@ -185,7 +181,7 @@ class Scheduler:
             transition = (current or {}).get("lastTransitionTime") if (current or {}).get("status") == "False" \
                 else None
             condition = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message,
-                         "lastProbeTime": None, "lastTransitionTime": transition or _now()}
+                         "lastProbeTime": None, "lastTransitionTime": transition or now_rfc3339()}
             try:
                 await self.client.patch(self._pod_kind, namespace, name, {"status": {"conditions": [condition]}},
                                         patch_type=STRATEGIC_MERGE_PATCH, subresource="status")

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from kubeserve.node.workloads.pods import format_time, parse_time
+from kubeserve.api.printers import parse_time
+from kubeserve.node.workloads.pods import format_time
 
 Obj = dict[str, Any]
 

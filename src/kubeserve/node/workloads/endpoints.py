@@ -12,6 +12,7 @@ import logging
 from collections.abc import Iterable
 
 from kubeserve.api import errors
+from kubeserve.api.kinds import ResourceKind
 from kubeserve.client import ApiClient, Controller, Informer, Key, Obj, Result
 from kubeserve.client.informer import object_key
 from kubeserve.node.workloads import serviceendpoints as se
@@ -47,8 +48,7 @@ class EndpointsController:
         endpoints = self.endpoints.get(*key)
         if endpoints is not None and self.superseded.stale("Endpoints", endpoints):
             return True
-        selector = f"{se.SERVICE_NAME_LABEL}={key[1]},{se.SLICE_MANAGED_BY_LABEL}={se.SLICE_MANAGER}"
-        return any(self.superseded.stale("EndpointSlice", s) for s in self.slices.list(key[0], selector))
+        return any(self.superseded.stale("EndpointSlice", s) for s in self.slices.list(key[0], _slice_selector(key[1])))
 
     def pod_services(self, pod: Obj) -> Iterable[Key]:
         """Every Service in the pod's namespace whose selector matches it."""
@@ -76,39 +76,36 @@ class EndpointsController:
 
     async def _sync_endpoints(self, service: Obj, pods: list[Obj]) -> None:
         namespace, name = object_key(service)
-        desired = se.endpoints_for(service, pods)
-        stored = self.endpoints.get(namespace, name)
-        if stored is None:
-            try:
-                await self.client.create(self.endpoints_kind, namespace, desired)
-                return
-            except errors.AlreadyExists:
-                stored = await self.client.get(self.endpoints_kind, namespace, name)
-        if se.differs(desired, stored):
-            written = await self.client.replace(self.endpoints_kind, namespace, se.merged(desired, stored))
-            self.superseded.wrote("Endpoints", stored, written)
+        await self._write(self.endpoints_kind, namespace, se.endpoints_for(service, pods),
+                          self.endpoints.get(namespace, name))
 
     async def _sync_slices(self, service: Obj, pods: list[Obj]) -> None:
         namespace, name = object_key(service)
-        selector = f"{se.SERVICE_NAME_LABEL}={name},{se.SLICE_MANAGED_BY_LABEL}={se.SLICE_MANAGER}"
-        existing = {s["metadata"]["name"]: s for s in self.slices.list(namespace, selector)}
+        existing = {s["metadata"]["name"]: s for s in self.slices.list(namespace, _slice_selector(name))}
         wanted = se.slices_for(service, pods)
         for desired in wanted:
-            slice_name = desired["metadata"]["name"]
-            stored = existing.get(slice_name)
-            if stored is None:
-                try:
-                    await self.client.create(self.slice_kind, namespace, desired)
-                    continue
-                except errors.AlreadyExists:
-                    stored = await self.client.get(self.slice_kind, namespace, slice_name)
-            if se.differs(desired, stored):
-                written = await self.client.replace(self.slice_kind, namespace, se.merged(desired, stored))
-                self.superseded.wrote("EndpointSlice", stored, written)
+            await self._write(self.slice_kind, namespace, desired, existing.get(desired["metadata"]["name"]))
         keep = {d["metadata"]["name"] for d in wanted}
         for slice_name in existing.keys() - keep:
             await self.client.delete_if_exists(self.slice_kind, namespace, slice_name)
             self.superseded.forget("EndpointSlice", namespace, slice_name)
+
+    async def _write(self, kind: ResourceKind, namespace: str, desired: Obj, stored: Obj | None) -> None:
+        """Create `desired`, or replace the stored object with it where they differ."""
+        if stored is None:
+            try:
+                await self.client.create(kind, namespace, desired)
+                return
+            except errors.AlreadyExists:
+                stored = await self.client.get(kind, namespace, desired["metadata"]["name"])
+        if se.differs(desired, stored):
+            written = await self.client.replace(kind, namespace, se.merged(desired, stored))
+            self.superseded.wrote(kind.kind, stored, written)
+
+
+def _slice_selector(service_name: str) -> str:
+    """The label selector of the EndpointSlices this controller manages for one Service."""
+    return f"{se.SERVICE_NAME_LABEL}={service_name},{se.SLICE_MANAGED_BY_LABEL}={se.SLICE_MANAGER}"
 
 
 def _slice_service(endpoint_slice: Obj) -> Iterable[Key]:

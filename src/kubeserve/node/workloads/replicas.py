@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from kubeserve.api.printers import parse_time
 from kubeserve.node.workloads import pods as podinfo
 
 Obj = dict[str, Any]
@@ -39,7 +40,7 @@ def deletion_key(pod: Obj) -> tuple[int, int, int, int, float, int, float, str]:
     """Ascending order = delete first."""
     meta = pod.get("metadata") or {}
     ready = podinfo.is_ready(pod)
-    created = podinfo.parse_time(meta.get("creationTimestamp"))
+    created = parse_time(meta.get("creationTimestamp"))
     return (
         1 if (pod.get("spec") or {}).get("nodeName") else 0,
         _PHASE_RANK.get(podinfo.phase(pod), 0),
