@@ -19,8 +19,18 @@ install: $(BIN)/.installed
 # The real clients the end-to-end tests drive: kubectl (on this machine kind it ships with the Google
 # Cloud SDK), the Kubernetes MCP server (npm ships its binary), and KServe's SDK in its own environment
 # because it needs kubernetes<37.
-tools: $(TOOLS)/mcp/.installed $(KSERVE_VENV)/.installed
+tools: $(TOOLS)/mcp/.installed $(KSERVE_VENV)/.installed $(TOOLS)/.debian
 	@command -v kubectl >/dev/null || { echo "kubectl is required (install the Kubernetes CLI, v1.32)"; exit 1; }
+
+# The storage tests' real servers and tools: an OCI registry (distribution), skopeo to check the modelcars
+# kubeserve builds, and htpasswd for the registry's basic auth. (The S3 endpoint, SeaweedFS, is a pip
+# package in the dev extras.)
+DEBIAN_PACKAGES := docker-registry skopeo apache2-utils
+$(TOOLS)/.debian:
+	mkdir -p $(TOOLS)
+	command -v docker-registry >/dev/null && command -v skopeo >/dev/null && command -v htpasswd >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBIAN_PACKAGES); }
+	touch $@
 
 $(TOOLS)/mcp/.installed:
 	mkdir -p $(TOOLS)/mcp

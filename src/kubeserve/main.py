@@ -31,7 +31,7 @@ from kubeserve.api import errors
 from kubeserve.apiserver.app import ApiServer, ApiServerSettings
 from kubeserve.apiserver.pki import Pki, ensure_pki, ensure_token, server_ssl_context
 from kubeserve.apiserver.request import WriteOptions
-from kubeserve.cli.app import build_cli
+from kubeserve.cli.app import StorageOptions, build_cli
 from kubeserve.cli.kubeconfig import build_kubeconfig, merge_kubeconfig, write_kubeconfig
 from kubeserve.client import ApiClient, ClientConfig, EventRecorder
 from kubeserve.gateway.services import ServiceProxy
@@ -46,6 +46,8 @@ from kubeserve.node.scheduler import Scheduler
 from kubeserve.node.settings import NodeSettings, settings_from_env
 from kubeserve.node.volumes import LocalPathProvisioner
 from kubeserve.node.workloads import WorkloadControllers
+from kubeserve.storage.settings import STORAGE_ENV_KEYS, SettingsError, StorageSettings
+from kubeserve.storage.settings import settings_from_env as storage_settings_from_env
 
 log = logging.getLogger("kubeserve")
 T = TypeVar("T")
@@ -119,6 +121,7 @@ class Settings:
     api: ApiServerSettings
     node: NodeSettings
     kubelet: KubeletConfig
+    storage: StorageSettings
 
 
 def load_settings(home: str | None = None, port: int | None = None) -> Settings:
@@ -141,7 +144,8 @@ def load_settings(home: str | None = None, port: int | None = None) -> Settings:
     env = os.environ
     try:
         node = settings_from_env(env)
-    except ValueError as exc:
+        storage = storage_settings_from_env({**env, "KUBESERVE_HOME": str(home_.root)})
+    except (ValueError, SettingsError) as exc:
         raise SystemExit(f"kubeserve: {exc}") from exc
     kubelet = KubeletConfig(
         pod_network=_setting(env, "KUBESERVE_POD_NETWORK", "127.10.0.0/16", _pod_network),
@@ -151,7 +155,7 @@ def load_settings(home: str | None = None, port: int | None = None) -> Settings:
         keep_pods=env.get("KUBESERVE_KEEP_PODS", "") not in ("", "0", "false"),
         port=_setting(env, "KUBESERVE_KUBELET_PORT", "0", _port),
     )
-    return Settings(home=home_, api=api, node=node, kubelet=kubelet)
+    return Settings(home=home_, api=api, node=node, kubelet=kubelet, storage=storage)
 
 
 def _setting(env: Mapping[str, str], name: str, default: str, parse: Callable[[str], T]) -> T:
@@ -287,7 +291,7 @@ class EmbeddedNode:
         kubelet_settings = KubeletSettings(
             node_name=node_settings.name, pods_dir=home.pods, pod_cidr_prefix=pod_prefix(settings.kubelet.pod_network),
             inventory=node_settings.inventory, isolation=isolation, backoff_base=settings.kubelet.backoff_seconds)
-        images = ImageCatalog(home.images, settings.kubelet.image_catalog)
+        images = ImageCatalog(home.images, settings.kubelet.image_catalog, storage_environment(settings))
         recorder = EventRecorder(client, "kubelet", node_settings.name)
         self.kubelet = Kubelet(client, kubelet_settings, self.processes, images, recorder)
         await self.kubelet.start()
@@ -301,6 +305,15 @@ class EmbeddedNode:
             with contextlib.suppress(Exception):
                 await component.stop()
         await self.kubelet_server.stop()
+
+
+def storage_environment(settings: Settings) -> dict[str, str]:
+    """What the storage initializer image gets: this kubeserve's home (cache, registries.conf, certs.d) and
+    the storage settings kubeserve was started with."""
+    env = {key: value for key, value in os.environ.items() if key in STORAGE_ENV_KEYS}
+    env["KUBESERVE_HOME"] = str(settings.home.root)
+    env.setdefault("KUBESERVE_MODEL_CACHE", str(settings.home.root / "models"))
+    return env
 
 
 def pod_prefix(network: str) -> str:
@@ -451,6 +464,23 @@ class Actions:
             print(f"added context kubeserve to {target}")
         print(settings.home.kubeconfig)
         return 0
+
+
+    def storage_pull(self, uri: str | None, dest: Path, options: StorageOptions) -> int:
+        from kubeserve.storage.command import FetchRequest, run_fetch
+        settings = load_settings()
+        request = FetchRequest(pairs=((uri or "", dest),), kubeconfig=options.kubeconfig,
+                               namespace=options.namespace, storage_key=options.storage_key,
+                               storage_path=options.storage_path, pull_secrets=options.pull_secrets,
+                               no_cache=options.no_cache, progress=options.progress)
+        return run_fetch(request, os.environ, settings.storage)
+
+    def modelcar_build(self, model_dir: Path, image: str, push: bool, output: Path | None, compression: str,
+                       options: StorageOptions) -> int:
+        raise NotImplementedError
+
+    def pvc_cp(self, source: Path, target: str, options: StorageOptions, helper_pod: bool) -> int:
+        raise NotImplementedError
 
 
 def cli_entry() -> None:

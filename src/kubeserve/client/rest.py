@@ -62,6 +62,8 @@ class ClientConfig:
     token: str = ""
     ca_file: str = ""
     insecure: bool = False
+    namespace: str = "default"
+    """The context's namespace: what kubectl uses when no -n is given."""
 
     @classmethod
     def from_kubeconfig(cls, path: str, context: str | None = None) -> ClientConfig:
@@ -73,7 +75,8 @@ class ClientConfig:
         user = next(u["user"] for u in config["users"] if u["name"] == ctx["user"])
         return cls(server=cluster["server"], token=user.get("token", ""),
                    ca_file=cluster.get("certificate-authority", ""),
-                   insecure=bool(cluster.get("insecure-skip-tls-verify", False)))
+                   insecure=bool(cluster.get("insecure-skip-tls-verify", False)),
+                   namespace=ctx.get("namespace") or "default")
 
     def ssl_context(self) -> ssl.SSLContext | bool:
         if not self.server.startswith("https"):

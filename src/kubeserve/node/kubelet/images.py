@@ -80,9 +80,19 @@ class PulledImage:
     workdir: str | None
 
 
-def builtin_entries() -> list[ImageEntry]:
+# KServe's storage-initializer images (upstream and OpenShift AI's): the init container an InferenceService
+# gets to place its model at /mnt/models runs kubeserve's storage initializer, which takes the same
+# `URI DEST` arguments.
+STORAGE_INITIALIZER_IMAGES = ("kserve/storage-initializer", "quay.io/modh/kserve-storage-initializer",
+                              "kubeserve/storage-initializer")
+
+
+def builtin_entries(storage_env: Mapping[str, str] | None = None) -> list[ImageEntry]:
     test_server = (sys.executable, "-m", "kubeserve.runtimes.testserver")
+    storage = (sys.executable, "-m", "kubeserve.storage")
     return [
+        *(ImageEntry(pattern, entrypoint=storage, env=dict(storage_env or {}))
+          for pattern in STORAGE_INITIALIZER_IMAGES),
         # curlimages/curl's entrypoint script runs curl; the host's curl is the same program.
         ImageEntry("curlimages/curl", entrypoint=("curl",)),
         ImageEntry("kubeserve/http-test-server", entrypoint=test_server),
@@ -203,10 +213,11 @@ def parse_user_entries(text: str, source: str) -> list[ImageEntry]:
 # -- the catalog ------------------------------------------------------------------------------------------
 
 class ImageCatalog:
-    def __init__(self, images_dir: Path, user_file: Path | None) -> None:
+    def __init__(self, images_dir: Path, user_file: Path | None,
+                 storage_env: Mapping[str, str] | None = None) -> None:
         self.images_dir = images_dir
         self.user_file = user_file
-        self._builtins = builtin_entries()
+        self._builtins = builtin_entries(storage_env)
         self._user_cache: tuple[float, list[ImageEntry]] | None = None
         self._locks: dict[str, asyncio.Lock] = {}
 
