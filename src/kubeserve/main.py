@@ -477,10 +477,16 @@ class Actions:
 
     def modelcar_build(self, model_dir: Path, image: str, push: bool, output: Path | None, compression: str,
                        options: StorageOptions) -> int:
-        raise NotImplementedError
+        from kubeserve.storage.command import run_modelcar_build
+        return run_modelcar_build(model_dir, image, push=push, output=output, compression=compression,
+                                  kubeconfig=options.kubeconfig, namespace=options.namespace,
+                                  pull_secrets=options.pull_secrets, progress=options.progress, env=os.environ,
+                                  settings=load_settings().storage)
 
     def pvc_cp(self, source: Path, target: str, options: StorageOptions, helper_pod: bool) -> int:
-        raise NotImplementedError
+        from kubeserve.storage.command import run_pvc_cp
+        return run_pvc_cp(source, target, kubeconfig=options.kubeconfig, namespace=options.namespace,
+                          via_pod=helper_pod, progress=options.progress, env=os.environ)
 
 
 def cli_entry() -> None:

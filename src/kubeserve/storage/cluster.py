@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from kubeserve.client.rest import ApiClient, ClientConfig
 from kubeserve.storage.errors import CredentialsError
+from kubeserve.storage.types import Progress
 
 T = TypeVar("T")
 
@@ -78,6 +79,15 @@ class ClusterAccess:
         if not isinstance(auths, dict):
             raise CredentialsError(f"secret {name!r}: `auths` must be an object")
         return auths
+
+    def copy_to_claim(self, claim: str, local: Path, dest_path: str, progress: Progress, *, via_pod: bool,
+                      kubeconfig: str) -> None:
+        from kubeserve.storage.claims import copy_to_claim
+
+        async def copy(client: ApiClient) -> None:
+            await copy_to_claim(client, self.namespace, claim, local, dest_path, progress, via_pod=via_pod,
+                                kubeconfig=kubeconfig)
+        self._run(copy)
 
     def claim_directory(self, claim: str) -> Path:
         from kubeserve.storage.claims import claim_directory

@@ -24,7 +24,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from kubeserve.storage.cluster import ClusterAccess, kubeconfig_path
 from kubeserve.storage.errors import CredentialsError, InvalidStorageUri, StorageError
 from kubeserve.storage.initializer import Fetched, ProgressSink, fetch
-from kubeserve.storage.progress import Snapshot, line_sink
+from kubeserve.storage.progress import ProgressReporter, Snapshot, human_bytes, line_sink
 from kubeserve.storage.settings import StorageSettings
 from kubeserve.storage.types import Context
 
@@ -52,8 +52,66 @@ def run_fetch(request: FetchRequest, env: Mapping[str, str], settings: StorageSe
             print(f"error: {failure.reason}: {failure.message}", file=err, flush=True)
             return 1
     for result, (_uri, dest) in results:
-        where = "from the cache" if result.cache_hit else f"{result.downloaded} bytes downloaded"
+        where = ("used in place" if result.placed.method == "symlink" else "from the cache" if result.cache_hit
+                 else f"{human_bytes(result.downloaded)} downloaded")
         print(f"{result.source} → {dest} ({result.placed.method}, {where})", file=out, flush=True)
+    return 0
+
+
+def run_pvc_cp(source: Path, target: str, *, kubeconfig: str | None, namespace: str | None, via_pod: bool,
+               progress: str, env: Mapping[str, str], err: IO[str] = sys.stderr, out: IO[str] = sys.stdout) -> int:
+    """`kubeserve pvc cp LOCAL CLAIM:PATH`."""
+    claim, sep, path = target.partition(":")
+    if not sep or not claim:
+        print(f"error: InvalidArgument: {target!r} is not CLAIM:PATH (e.g. model-pvc:models/granite)", file=err)
+        return 2
+    config = kubeconfig_path(kubeconfig, dict(env))
+    try:
+        cluster = ClusterAccess(config, namespace)
+        with _progress_sink(progress, err) as (sink, interval):
+            reporter = ProgressReporter(f"{source}", sink or (lambda _snap: None), interval=interval)
+            cluster.copy_to_claim(claim, source, path, reporter, via_pod=via_pod, kubeconfig=config)
+            reporter.finish()
+    except StorageError as failure:
+        print(f"error: {failure.reason}: {failure.message}", file=err, flush=True)
+        return 1
+    print(f"{source} → persistentvolumeclaim/{claim}:{path or '/'} in namespace {cluster.namespace}"
+          f" (use storageUri: pvc://{claim}/{path.strip('/')})", file=out)
+    return 0
+
+
+def run_modelcar_build(model_dir: Path, image: str, *, push: bool, output: Path | None, compression: str,
+                       kubeconfig: str | None, namespace: str | None, pull_secrets: tuple[str, ...], progress: str,
+                       env: Mapping[str, str], settings: StorageSettings, err: IO[str] = sys.stderr,
+                       out: IO[str] = sys.stdout) -> int:
+    """`kubeserve modelcar build DIR IMAGE [--push] [--output LAYOUT]`."""
+    from kubeserve.storage.oci import build_modelcar
+    from kubeserve.storage.oci.reference import parse_reference
+
+    env_ = dict(env)
+    with tempfile.TemporaryDirectory(prefix="kubeserve-modelcar-") as scratch:
+        try:
+            reference = parse_reference(image if image.startswith("oci://") else f"oci://{image}")
+            layout = output
+            if layout is None and not push:
+                layout = Path(f"{reference.repository.rsplit('/', 1)[-1]}.oci")
+            if pull_secrets:
+                def cluster() -> ClusterAccess:
+                    return ClusterAccess(kubeconfig_path(kubeconfig, env_), namespace)
+                env_["REGISTRY_AUTH_FILE"] = str(_auth_file(pull_secrets, cluster, env_, Path(scratch)))
+            with _progress_sink(progress, err) as (sink, interval):
+                reporter = ProgressReporter(str(reference), sink or (lambda _snap: None), interval=interval)
+                built = build_modelcar(model_dir, str(reference), push=push, layout=layout,
+                                       context=Context(settings, env_), progress=reporter, compression=compression)
+                reporter.finish()
+        except StorageError as failure:
+            print(f"error: {failure.reason}: {failure.message}", file=err, flush=True)
+            return 1
+    print(f"built {built.reference}@{built.digest} ({human_bytes(built.size)})", file=out)
+    if built.layout is not None:
+        print(f"OCI layout: {built.layout} (skopeo copy oci:{built.layout}:{reference.tag or 'latest'} …)", file=out)
+    if built.pushed:
+        print(f"pushed: use storageUri: oci://{built.reference}", file=out)
     return 0
 
 

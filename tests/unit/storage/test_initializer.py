@@ -149,7 +149,7 @@ def test_cache_disabled(tmp_path):
 
 def test_not_enough_free_space_fails_before_downloading(tmp_path):
     provider = FakeProvider(MODEL, total=1 << 60)
-    with pytest.raises(DiskFull, match="needs 1073741824.0 GiB"):
+    with pytest.raises(DiskFull, match=r"needs 1073741824\.0 GiB"):
         run(provider, tmp_path / "dest", context(tmp_path))
     assert provider.downloads == []
     assert not (tmp_path / "dest").exists()

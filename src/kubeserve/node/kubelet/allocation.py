@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kubeserve.node.fit import parse_quantity
+from kubeserve.api.quantity import parse_quantity
 
 Obj = dict[str, Any]
 # container name -> resource name -> device ids

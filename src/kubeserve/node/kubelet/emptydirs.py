@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from kubeserve.api.quantity import parse_quantity
 from kubeserve.client import Obj
-from kubeserve.node.fit import parse_quantity
 
 
 @dataclass(frozen=True)

@@ -310,7 +310,7 @@ def mount_script(mounts: list[Mount], hosts: Path | None, workdir: str | None,
         ancestor = _nearest_existing(mount.target, exists)
         if ancestor not in TMPFS_ANCESTORS:
             raise ConfigError(
-                f'cannot mount a volume at "{mount.target}": {PurePosixPath(mount.target).parent} does not exist on '
+                f'cannot mount a volume at "{mount.target}": it does not exist on '
                 f"this machine and kubeserve will not create directories under {ancestor} on the host; create it "
                 f"(mkdir -p {mount.target}) or mount under one of {', '.join(TMPFS_ANCESTORS)}")
         if ancestor not in tmpfs:

@@ -18,9 +18,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from kubeserve.api.quantity import parse_quantity
 from kubeserve.atomicfile import read_json_object
 from kubeserve.client import Key, Obj
-from kubeserve.node.fit import parse_quantity
 from kubeserve.node.kubelet import allocation, restarts
 from kubeserve.node.kubelet.images import PulledImage
 from kubeserve.node.kubelet.launch import Launch

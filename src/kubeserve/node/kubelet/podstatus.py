@@ -13,7 +13,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubeserve.node.fit import parse_quantity
+from kubeserve.api.quantity import parse_quantity
 
 Obj = dict[str, Any]
 

@@ -25,10 +25,10 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from kubeserve.api.quantity import parse_quantity
 from kubeserve.api.validation import dns1123_label
 from kubeserve.atomicfile import write_atomic
 from kubeserve.client import Obj
-from kubeserve.node.fit import parse_quantity
 from kubeserve.node.kubelet import process
 
 ISOLATIONS = ("mount-namespace", "path-rewrite")
