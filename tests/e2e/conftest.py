@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from harness import KubeServe, start_kubeserve
+from servers.s3 import S3Server, start_s3_server
 
 
 @pytest.fixture(scope="session")
@@ -32,3 +33,11 @@ def namespace(kubeserve: KubeServe) -> Iterator[str]:
     kubeserve.kubectl("create", "namespace", name)
     yield name
     kubeserve.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture(scope="session")
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """One SeaweedFS (the S3 endpoint, ~1 GB RSS) for the session, serving both http and https."""
+    server = start_s3_server(tmp_path_factory.mktemp("seaweedfs"), tls=True)
+    yield server
+    server.stop()

@@ -14,12 +14,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from harness import KubeServe, eventually
 from servers.registry import Registry, gz, member, push_image, start_registry, tar_bytes
+from servers.s3 import ACCESS_KEY, SECRET_KEY, S3Server
 
 GUIDE_URI = "oci://registry.redhat.io/rhelai1/modelcar-granite-7b-starter:latest"
 KUBESERVE = [sys.executable, "-m", "kubeserve"]
+GUIDE = Path(__file__).parent.parent / "fixtures" / "guide"
 
 
 @pytest.fixture(scope="module")
@@ -220,3 +223,81 @@ def test_disk_full_leaves_nothing_behind(registry: Registry, tmp_path: Path, cas
     leftovers = [line for line in result.stdout.splitlines() if line.startswith(str(tmp_path))
                  and not line.endswith(".lock")]
     assert leftovers == [], leftovers
+
+
+# -- S3 data connections (the guide's Secret, pointed at the test's S3 endpoint) -----------------------------
+
+def data_connection(name: str, s3: S3Server, **overrides: str | None) -> str:
+    """The guide's s3-model-secret.yaml with its placeholders filled in (a None override drops the key)."""
+    doc = yaml.safe_load((GUIDE / "s3-model-secret.yaml").read_text())
+    doc["metadata"]["name"] = name
+    values = {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY, "AWS_S3_ENDPOINT": s3.url,
+              "AWS_S3_BUCKET": "dc-models", **overrides}
+    doc["stringData"] = {key: value for key, value in {**doc["stringData"], **values}.items() if value is not None}
+    return yaml.safe_dump(doc)
+
+
+@pytest.fixture(scope="module")
+def s3_model(s3: S3Server, model_dir: Path) -> str:
+    s3.create_bucket("dc-models")
+    s3.upload_tree(model_dir, "dc-models", "models/llama-3.1-8b-instruct/")
+    return "models/llama-3.1-8b-instruct/"
+
+
+def test_storage_key_and_path_read_the_data_connection(kubeserve: KubeServe, namespace: str, s3: S3Server,
+                                                       s3_model: str, model_dir: Path, tmp_path: Path) -> None:
+    kubeserve.kubectl("apply", "-n", namespace, "-f", "-", input=data_connection("model-s3-storage", s3))
+    env = {**kubeserve.env(), "KUBESERVE_HOME": str(kubeserve.home)}
+    pulled = run(*KUBESERVE, "storage", "pull", "-", str(tmp_path / "m"), "--storage-key", "model-s3-storage",
+                 "--storage-path", s3_model, "-n", namespace, "--progress", "none", env=env)
+    assert pulled.returncode == 0, pulled.stderr
+    assert "s3://dc-models/models/llama-3.1-8b-instruct/" in pulled.stdout
+    for name in ("config.json", "model.safetensors", "tokenizer/tokenizer.json"):
+        assert (tmp_path / "m" / name).read_bytes() == (model_dir / name).read_bytes()
+    again = run(sys.executable, "-m", "kubeserve.storage", str(tmp_path / "m2"), "--storage-key", "model-s3-storage",
+                "--storage-path", s3_model, "-n", namespace, env=env)
+    assert again.returncode == 0 and "from the cache" in again.stdout, again.stderr
+
+
+@pytest.mark.parametrize(("case", "overrides", "reason", "words"), [
+    ("missing-key", {"AWS_SECRET_ACCESS_KEY": None}, "CredentialsError", "AWS_SECRET_ACCESS_KEY"),
+    ("wrong-secret", {"AWS_SECRET_ACCESS_KEY": "not-the-secret"}, "AccessDenied", ACCESS_KEY),
+    ("missing-bucket", {"AWS_S3_BUCKET": "no-such-bucket"}, "ModelNotFound", "no-such-bucket"),
+])
+def test_bad_data_connections_explain_themselves(kubeserve: KubeServe, namespace: str, s3: S3Server, s3_model: str,
+                                                 tmp_path: Path, case: str, overrides: dict[str, str | None],
+                                                 reason: str, words: str) -> None:
+    kubeserve.kubectl("apply", "-n", namespace, "-f", "-", input=data_connection(case, s3, **overrides))
+    env = {**kubeserve.env(), "KUBESERVE_HOME": str(kubeserve.home)}
+    result = run(*KUBESERVE, "storage", "pull", "-", str(tmp_path / "m"), "--storage-key", case,
+                 "--storage-path", s3_model, "-n", namespace, env=env)
+    assert result.returncode == 1 and f"error: {reason}:" in result.stderr and words in result.stderr, result.stderr
+    assert SECRET_KEY not in result.stderr and "not-the-secret" not in result.stderr
+    assert not (tmp_path / "m").exists()
+
+
+def test_empty_prefix_is_not_a_model(kubeserve: KubeServe, namespace: str, s3: S3Server, s3_model: str,
+                                     tmp_path: Path) -> None:
+    kubeserve.kubectl("apply", "-n", namespace, "-f", "-", input=data_connection("model-s3-storage", s3))
+    env = {**kubeserve.env(), "KUBESERVE_HOME": str(kubeserve.home)}
+    result = run(*KUBESERVE, "storage", "pull", "-", str(tmp_path / "e"), "--storage-key", "model-s3-storage",
+                 "--storage-path", "models/nothing-here/", "-n", namespace, env=env)
+    assert result.returncode == 1 and "error: ModelNotFound:" in result.stderr, result.stderr
+    assert "s3://dc-models/models/nothing-here" in result.stderr
+    assert not (tmp_path / "e").exists()
+
+
+def test_init_container_with_the_data_connection_in_its_environment(kubeserve: KubeServe, namespace: str,
+                                                                    s3: S3Server, s3_model: str) -> None:
+    """As the InferenceService controller will render it: the Secret's keys as the init container's env."""
+    kubeserve.kubectl("apply", "-n", namespace, "-f", "-", input=data_connection("model-s3-storage", s3))
+    pod = json.loads(model_pod("s3-model", f"s3://dc-models/{s3_model}"))
+    pod["spec"]["initContainers"][0]["envFrom"] = [{"secretRef": {"name": "model-s3-storage"}}]
+    kubeserve.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(pod))
+    wait_phase(kubeserve, namespace, "s3-model", ("Running",))
+    eventually(lambda: "model.safetensors" in kubeserve.kubectl("logs", "s3-model", "-n", namespace).stdout,
+               timeout=30)
+    out = kubeserve.kubectl("logs", "s3-model", "-n", namespace).stdout
+    assert json.loads(out.splitlines()[0])["hidden_size"] == 256
+    entries = list((kubeserve.home / "models" / "entries").glob("s3-*"))
+    assert any(int(out.split()[-2]) == os.stat(e / "model" / "model.safetensors").st_ino for e in entries)

@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,7 @@ from kubeserve.storage.ranged import JOURNAL_NAME, parse_journal
 from kubeserve.storage.s3 import S3Provider
 from kubeserve.storage.settings import StorageSettings
 from kubeserve.storage.types import Context, Plan
-from servers.s3 import ACCESS_KEY, SECRET_KEY, S3Server, free_ports, start_s3_server
+from servers.s3 import ACCESS_KEY, SECRET_KEY, S3Server, free_ports
 
 pytestmark = pytest.mark.e2e
 
@@ -46,13 +45,6 @@ class Counter:
             self.done += done
             if self.fail_after is not None and self.done >= self.fail_after:
                 raise KeyboardInterrupt("simulated interruption")
-
-
-@pytest.fixture(scope="session")
-def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    server = start_s3_server(tmp_path_factory.mktemp("seaweedfs"), tls=True)
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")
