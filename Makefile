@@ -26,10 +26,11 @@ tools: $(TOOLS)/mcp/.installed $(KSERVE_VENV)/.installed $(TOOLS)/.debian
 # kubeserve builds, and htpasswd for the registry's basic auth. (The S3 endpoint, SeaweedFS, is a pip
 # package in the dev extras.)
 DEBIAN_PACKAGES := docker-registry skopeo apache2-utils
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 $(TOOLS)/.debian:
 	mkdir -p $(TOOLS)
 	command -v docker-registry >/dev/null && command -v skopeo >/dev/null && command -v htpasswd >/dev/null || \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBIAN_PACKAGES); }
+	  { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(DEBIAN_PACKAGES); }
 	touch $@
 
 $(TOOLS)/mcp/.installed:
@@ -65,6 +66,7 @@ test: install tools lint typecheck
 bench: install
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/services.py
+	$(BIN)/python bench/storage.py
 
 clean:
 	rm -rf $(VENV) .venvs $(TOOLS) .kubeserve-demo
