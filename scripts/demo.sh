@@ -56,6 +56,31 @@ run kubectl run test-curl --image=curlimages/curl:latest --rm -i --restart=Never
 run kubectl logs -l app=hello -n my-namespace --prefix --tail=3
 run kubectl top pod -n my-namespace
 
+# Model storage: the guide's PVC example needs model files on the claim; then place them as the storage
+# initializer does (pvc:// is used in place, never copied), and see a bad URI explain itself.
+DEMO_MODEL="$KUBESERVE_HOME/demo-model"
+mkdir -p "$DEMO_MODEL"
+echo '{"architectures": ["LlamaForCausalLM"], "hidden_size": 256}' > "$DEMO_MODEL/config.json"
+head -c 1048576 /dev/urandom > "$DEMO_MODEL/model.safetensors"
+step "kubectl apply -f - -n my-namespace   (PersistentVolumeClaim model-pvc)"
+kubectl apply -n my-namespace -f - <<'YAML'
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata:
+  name: model-pvc
+spec:
+  accessModes: [ReadWriteOnce]
+  resources:
+    requests:
+      storage: 1Gi
+YAML
+run "$KS" pvc cp "$DEMO_MODEL" model-pvc:llama-3.1-8b-instruct -n my-namespace --progress none
+rm -rf "$KUBESERVE_HOME/placed"
+run "$KS" storage pull pvc://model-pvc/llama-3.1-8b-instruct "$KUBESERVE_HOME/placed" -n my-namespace
+run ls -l "$KUBESERVE_HOME/placed/"
+step "$KS storage pull gs://my-bucket/model /tmp/model   (unsupported: kubeserve says why)"
+"$KS" storage pull gs://my-bucket/model "$KUBESERVE_HOME/nowhere" || true
+
 echo
 echo "kubeserve is serving the API at https://127.0.0.1:$KUBESERVE_API_PORT"
 echo "(the serving controllers and gateway arrive with the next issues: the InferenceService stays not Ready)"

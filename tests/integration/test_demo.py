@@ -25,7 +25,11 @@ def test_demo_script_runs_the_guide_example(tmp_path: Path) -> None:
                  "inferenceservice.serving.kserve.io/granite-model unchanged",
                  "deployment \"hello\" successfully rolled out",
                  '"hostname": "hello-',
+                 "persistentvolumeclaim/model-pvc:llama-3.1-8b-instruct in namespace my-namespace",
+                 "pvc://model-pvc/llama-3.1-8b-instruct → ",
+                 "model.safetensors",
                  "kubeserve stopped"):
         assert line in out
+    assert "error: InvalidStorageUri: unsupported storage URI scheme 'gs'" in result.stderr
     assert 'ServingRuntime "minimal-model" and InferenceService "minimal-model-v2" have different names' in (
         out + result.stderr)
