@@ -28,6 +28,7 @@ from servers.registry import (
     member,
     push_image,
     push_index,
+    running_registry,
     start_registry,
     tar_bytes,
 )
@@ -302,3 +303,25 @@ def test_fetch_through_the_initializer_caches_by_digest(built: tuple[str, str, P
     second = fetch("oci://" + image, tmp_path / "two", ctx)
     assert second.cache_hit and second.downloaded == 0
     assert {k: v for k, v in tree(tmp_path / "two").items() if k != marker} == tree(model)
+
+
+def test_https_registry_trust(work: Path, model: Path, tmp_path: Path) -> None:
+    """HTTPS with a private CA: refused (no fallback to plain HTTP) until the CA is in certs.d, or the
+    registry is marked insecure in registries.conf."""
+    with running_registry(work / "tls", tls=True) as registry:
+        assert registry.ca_file is not None
+        certs = tmp_path / "certs.d"
+        (certs / registry.host).mkdir(parents=True)
+        shutil.copy(registry.ca_file, certs / registry.host / "ca.crt")
+        trusted = Context(StorageSettings(certs_dirs=(certs,)), env={"DOCKER_CONFIG": str(tmp_path / "none")})
+        build_modelcar(model, f"oci://{registry.host}/tls/llm:v1", push=True, layout=None, context=trusted)
+        pull(f"oci://{registry.host}/tls/llm:v1", trusted, tmp_path / "trusted")
+        assert tree(tmp_path / "trusted") == tree(model)
+
+        with pytest.raises(TransferError, match=r"certificate is not trusted.*certs\.d"):
+            pull(f"oci://{registry.host}/tls/llm:v1", context(tmp_path), tmp_path / "untrusted")
+
+        conf = tmp_path / "registries.conf"
+        conf.write_text(f'[[registry]]\nlocation = "{registry.host}"\ninsecure = true\n')
+        pull(f"oci://{registry.host}/tls/llm:v1", context(tmp_path, conf=conf), tmp_path / "insecure")
+        assert tree(tmp_path / "insecure") == tree(model)

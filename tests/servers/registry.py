@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
 from harness import free_port
+from servers.tls import make_tls_files
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -48,10 +49,11 @@ class Registry:
     process: subprocess.Popen[bytes]
     users: dict[str, str] = field(default_factory=dict)
     token_server: ThreadingHTTPServer | None = None
+    ca_file: Path | None = None
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}"
+        return f"{'https' if self.ca_file else 'http'}://{self.host}"
 
     def auth_file(self, path: Path, user: str, password: str, host: str | None = None) -> Path:
         token = base64.b64encode(f"{user}:{password}".encode()).decode()
@@ -76,9 +78,9 @@ class Registry:
 
 
 def start_registry(workdir: Path, *, auth: str = "none", users: dict[str, str] | None = None,
-                   deny: frozenset[str] = frozenset()) -> Registry:
+                   deny: frozenset[str] = frozenset(), tls: bool = False) -> Registry:
     """auth: "none", "htpasswd" or "token" (users: name → password; `deny`: repositories the token
-    server refuses with 403)."""
+    server refuses with 403). tls: serve HTTPS with a throwaway CA (`Registry.ca_file`)."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     users = users or {}
@@ -88,6 +90,10 @@ def start_registry(workdir: Path, *, auth: str = "none", users: dict[str, str] |
         "http": {"addr": f"127.0.0.1:{port}", "secret": uuid.uuid4().hex},
     }
     token_server = None
+    ca_file = None
+    if tls:
+        ca_file, cert, key = make_tls_files(workdir / "tls")
+        config["http"]["tls"] = {"certificate": str(cert), "key": str(key)}
     if auth == "htpasswd":
         lines = [subprocess.run(["htpasswd", "-Bbn", u, p], check=True, capture_output=True, text=True).stdout.strip()
                  for u, p in users.items()]
@@ -105,14 +111,14 @@ def start_registry(workdir: Path, *, auth: str = "none", users: dict[str, str] |
     log = (workdir / "registry.log").open("wb")
     process = subprocess.Popen(["docker-registry", "serve", str(workdir / "config.yml")], stdout=log,
                                stderr=subprocess.STDOUT)
-    registry = Registry(f"127.0.0.1:{port}", workdir / "data", process, users, token_server)
+    registry = Registry(f"127.0.0.1:{port}", workdir / "data", process, users, token_server, ca_file)
     deadline = time.monotonic() + 30
     while True:
         if process.poll() is not None:
             registry.stop()
             raise RuntimeError(f"docker-registry exited: {(workdir / 'registry.log').read_text()[-2000:]}")
         try:
-            requests.get(f"{registry.url}/v2/", timeout=1)
+            requests.get(f"{registry.url}/v2/", timeout=1, verify=str(ca_file) if ca_file else True)
             return registry
         except requests.ConnectionError:
             if time.monotonic() > deadline:

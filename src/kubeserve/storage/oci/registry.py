@@ -1,9 +1,14 @@
 """An OCI distribution API client: one registry, one repository, pull or push.
 
-It owns the transport decisions: HTTPS with the registry's CA from containers-certs.d directories; plain
-HTTP straight away for loopback registries, and after an HTTPS failure for registries marked insecure (as
-containers/image does); Basic or Bearer auth answered from the 401 challenge; a couple of retries on
-connection errors. Status codes become StorageErrors here, with the registry and image in the message.
+It owns the transport decisions:
+- HTTPS with the registry's CA from containers-certs.d directories, without verification for registries
+  marked insecure;
+- plain HTTP after HTTPS found no TLS server, for registries marked insecure (as containers/image does) and
+  loopback ones, never after a certificate was not trusted;
+- Basic or Bearer auth answered from the 401 challenge;
+- a couple of retries on connection errors.
+
+Status codes become StorageErrors here, with the registry and image in the message.
 """
 
 from __future__ import annotations
@@ -12,12 +17,14 @@ import base64
 import ssl
 import threading
 import time
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import InsecureRequestWarning
 
 from kubeserve.storage.errors import AccessDenied, ModelNotFound, StorageError, TransferError
 from kubeserve.storage.oci.auth import Credentials, parse_challenge
@@ -28,17 +35,22 @@ TIMEOUT = (10.0, 60.0)
 
 
 class _TLSAdapter(HTTPAdapter):
-    """Trusts the system store plus a registry's own CA (`<certs.d>/<host[:port]>/ca.crt`)."""
+    """Trusts the system store plus a registry's own CA (`<certs.d>/<host[:port]>/ca.crt`); for a registry
+    marked insecure, trusts anything (containers-registries.conf: insecure skips TLS verification)."""
 
-    def __init__(self, ca_files: list[Path], pool: int) -> None:
+    def __init__(self, ca_files: list[Path], pool: int, verify: bool) -> None:
         self.ca_files = ca_files
+        self.verify = verify
         super().__init__(pool_connections=2, pool_maxsize=pool)
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        if self.ca_files:
+        if self.ca_files or not self.verify:
             context = ssl.create_default_context()
             for ca in self.ca_files:
                 context.load_verify_locations(cafile=str(ca))
+            if not self.verify:
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
             kwargs["ssl_context"] = context
         super().init_poolmanager(*args, **kwargs)
 
@@ -53,11 +65,18 @@ class RegistryClient:
         self.auth_hint = auth_hint
         self.scope = f"repository:{repository}:{'pull,push' if push else 'pull'}"
         host = api_host(registry)
-        self.schemes = ["http"] if is_loopback(registry) else ["https", "http"] if insecure else ["https"]
+        # HTTPS first always; plain HTTP only after HTTPS failed for a reason other than trust, and only for
+        # registries marked insecure or on loopback (where a local test or cache registry usually has no TLS).
+        self.schemes = ["https", "http"] if insecure or is_loopback(registry) else ["https"]
+        self.insecure = insecure
         self.host = host
         self.session = requests.Session()
+        # Per request, not on the session: requests lets REQUESTS_CA_BUNDLE override a session's verify=False.
+        self.verify: bool | None = False if insecure else None
+        if insecure:
+            warnings.filterwarnings("ignore", category=InsecureRequestWarning)  # the user asked for it
         ca_files = [d / registry / "ca.crt" for d in certs_dirs if (d / registry / "ca.crt").is_file()]
-        adapter = _TLSAdapter(ca_files, pool)
+        adapter = _TLSAdapter(ca_files, pool, verify=not insecure)
         self.session.mount("https://", adapter)
         self.session.mount("http://", HTTPAdapter(pool_connections=2, pool_maxsize=pool))
         self._lock = threading.Lock()
@@ -95,12 +114,14 @@ class RegistryClient:
                     continue
                 return response
             except requests.exceptions.SSLError as err:
-                if len(self.schemes) > 1:
-                    self.schemes.pop(0)  # insecure: https failed, fall back to http as containers/image does
+                untrusted = "CERTIFICATE_VERIFY_FAILED" in str(err) or "certificate verify failed" in str(err)
+                if len(self.schemes) > 1 and not untrusted:
+                    self.schemes.pop(0)  # not TLS at all: fall back to http as containers/image does
                     continue
-                raise TransferError(f"TLS to registry {self.registry} failed ({err.__class__.__name__}): trust its "
-                                    f"CA in <certs.d>/{self.registry}/ca.crt, or mark it insecure in "
-                                    "registries.conf") from None
+                why = "its certificate is not trusted" if untrusted else _reason(err)
+                raise TransferError(f"TLS to registry {self.registry} failed ({why}): put its CA in "
+                                    f"$KUBESERVE_HOME/certs.d/{self.registry}/ca.crt (or /etc/containers/certs.d), "
+                                    "or mark it insecure in registries.conf") from None
             except requests.exceptions.ConnectionError as err:
                 if len(self.schemes) > 1:
                     self.schemes.pop(0)
@@ -124,7 +145,7 @@ class RegistryClient:
         if hasattr(data, "seek"):
             data.seek(0)
         return self.session.request(method, url, headers=merged, stream=stream, data=data, timeout=TIMEOUT,
-                                    allow_redirects=True)
+                                    allow_redirects=True, verify=self.verify)
 
     def _authenticate(self, header: str) -> None:
         challenge = parse_challenge(header)
@@ -150,7 +171,7 @@ class RegistryClient:
         creds = self.credentials
         auth = (creds.username, creds.password) if creds else None
         try:
-            response = self.session.get(realm, params=query, auth=auth, timeout=TIMEOUT)
+            response = self.session.get(realm, params=query, auth=auth, timeout=TIMEOUT, verify=self.verify)
         except requests.exceptions.RequestException as err:
             raise TransferError(f"token server {realm} of registry {self.registry} failed: {_reason(err)}") from None
         with response:
