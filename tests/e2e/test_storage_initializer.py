@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import tarfile
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,7 @@ import pytest
 import yaml
 
 from harness import KubeServe, eventually
-from servers.registry import Registry, gz, member, push_image, start_registry, tar_bytes
+from servers.registry import TAR_GZIP, Registry, digest, gz, member, push_image, start_registry, tar_bytes
 from servers.s3 import ACCESS_KEY, SECRET_KEY, S3Server
 
 GUIDE_URI = "oci://registry.redhat.io/rhelai1/modelcar-granite-7b-starter:latest"
@@ -301,3 +302,48 @@ def test_init_container_with_the_data_connection_in_its_environment(kubeserve: K
     assert json.loads(out.splitlines()[0])["hidden_size"] == 256
     entries = list((kubeserve.home / "models" / "entries").glob("s3-*"))
     assert any(int(out.split()[-2]) == os.stat(e / "model" / "model.safetensors").st_ino for e in entries)
+
+
+# -- bad OCI input through the command: a specific reason, and nothing left in the cache or at DEST ----------
+
+def _bad_image(registry: Registry, basic_registry: Registry, case: str) -> str:
+    good = gz(tar_bytes([member("models/", None, kind=b"5"), member("models/weights.bin", os.urandom(1 << 20))]))
+    if case == "missing-tag":
+        push_image(registry, "bad/missing", "v1", [(good, TAR_GZIP)])
+        return f"oci://{registry.host}/bad/missing:v2"
+    if case == "no-credentials":
+        return f"oci://{basic_registry.host}/team/granite:1.0"
+    if case == "tampered-layer":
+        second = gz(tar_bytes([member("models/more.bin", os.urandom(1 << 20))]))
+        push_image(registry, "bad/tampered", "v1", [(good, TAR_GZIP), (second, TAR_GZIP)])
+        blob = registry.blob_path(digest(second))
+        data = bytearray(blob.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        blob.write_bytes(bytes(data))
+        return f"oci://{registry.host}/bad/tampered:v1"
+    evil = {"dotdot": [member("models/../../escaped", b"x")],
+            "symlink-out": [member("models/link", kind=tarfile.SYMTYPE, link="../../../../etc/passwd")]}[case]
+    push_image(registry, f"bad/{case}", "v1", [(good, TAR_GZIP), (gz(tar_bytes(evil)), TAR_GZIP)])
+    return f"oci://{registry.host}/bad/{case}:v1"
+
+
+@pytest.mark.parametrize(("case", "reason", "words"), [
+    ("missing-tag", "ModelNotFound", "not found on registry"),
+    ("no-credentials", "AccessDenied", "requires credentials"),
+    ("tampered-layer", "DigestMismatch", "layer sha256:"),
+    ("dotdot", "UnsafeArchive", "models/../../escaped"),
+    ("symlink-out", "UnsafeArchive", "models/link"),
+])
+def test_bad_oci_input_leaves_nothing_behind(registry: Registry, basic_registry: Registry, tmp_path: Path,
+                                             case: str, reason: str, words: str) -> None:
+    uri = _bad_image(registry, basic_registry, case)
+    env = {**os.environ, "KUBESERVE_MODEL_CACHE": str(tmp_path / "cache"), "DOCKER_CONFIG": str(tmp_path / "none"),
+           "REGISTRY_AUTH_FILE": ""}
+    result = run(sys.executable, "-m", "kubeserve.storage", uri, str(tmp_path / "dest"), env=env)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"error: {reason}:" in result.stderr and words in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "dest").exists()
+    files = [p for p in (tmp_path / "cache").rglob("*") if p.is_file() and p.suffix != ".lock"]
+    assert files == [], files
+    assert not (tmp_path / "escaped").exists() and not (tmp_path.parent / "escaped").exists()
