@@ -92,8 +92,8 @@ def start_registry(workdir: Path, *, auth: str = "none", users: dict[str, str] |
     token_server = None
     ca_file = None
     if tls:
-        ca_file, cert, key = make_tls_files(workdir / "tls")
-        config["http"]["tls"] = {"certificate": str(cert), "key": str(key)}
+        ca_file, tls_cert, tls_key = make_tls_files(workdir / "tls")
+        config["http"]["tls"] = {"certificate": str(tls_cert), "key": str(tls_key)}
     if auth == "htpasswd":
         lines = [subprocess.run(["htpasswd", "-Bbn", u, p], check=True, capture_output=True, text=True).stdout.strip()
                  for u, p in users.items()]
