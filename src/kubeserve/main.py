@@ -34,6 +34,7 @@ from kubeserve.apiserver.request import WriteOptions
 from kubeserve.cli.app import StorageOptions, build_cli
 from kubeserve.cli.kubeconfig import build_kubeconfig, merge_kubeconfig, write_kubeconfig
 from kubeserve.client import ApiClient, ClientConfig, EventRecorder
+from kubeserve.controllers.manager import ServingControllers
 from kubeserve.gateway.services import ServiceProxy
 from kubeserve.node.accelerators import accelerator_profile, detect
 from kubeserve.node.kubelet.images import ImageCatalog
@@ -122,6 +123,9 @@ class Settings:
     node: NodeSettings
     kubelet: KubeletConfig
     storage: StorageSettings
+    serving_controllers: bool = True
+    """Run kubeserve's InferenceService controller (KUBESERVE_SERVING_CONTROLLERS=0 leaves InferenceServices
+    to another controller, such as KServe's own, running against kubeserve's API)."""
 
 
 def load_settings(home: str | None = None, port: int | None = None) -> Settings:
@@ -155,7 +159,8 @@ def load_settings(home: str | None = None, port: int | None = None) -> Settings:
         keep_pods=env.get("KUBESERVE_KEEP_PODS", "") not in ("", "0", "false"),
         port=_setting(env, "KUBESERVE_KUBELET_PORT", "0", _port),
     )
-    return Settings(home=home_, api=api, node=node, kubelet=kubelet, storage=storage)
+    serving = _setting(env, "KUBESERVE_SERVING_CONTROLLERS", "1", _switch)
+    return Settings(home=home_, api=api, node=node, kubelet=kubelet, storage=storage, serving_controllers=serving)
 
 
 def _setting(env: Mapping[str, str], name: str, default: str, parse: Callable[[str], T]) -> T:
@@ -165,6 +170,15 @@ def _setting(env: Mapping[str, str], name: str, default: str, parse: Callable[[s
         return parse(raw)
     except ValueError as exc:
         raise SystemExit(f"kubeserve: {name}={raw!r} is not valid: {exc}") from None
+
+
+def _switch(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "on", "yes"):
+        return True
+    if value in ("0", "false", "off", "no"):
+        return False
+    raise ValueError(f"{text!r}: expected 1 or 0 (on/off)")
 
 
 def _pod_network(text: str) -> str:
@@ -336,8 +350,11 @@ async def serve(settings: Settings) -> None:
     recent_log = RecentLog()
     logging.getLogger().addHandler(recent_log)
     node = EmbeddedNode(settings, client, token, recent_log)
+    serving = ServingControllers(client) if settings.serving_controllers else None
     try:
         await node.start()
+        if serving is not None:
+            await serving.start()
         settings.home.pid_file.write_text(str(os.getpid()))
         log.info("kubeserve API server listening on %s (kubeconfig: %s)", server_url(settings),
                  settings.home.kubeconfig)
@@ -347,6 +364,8 @@ async def serve(settings: Settings) -> None:
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
     finally:
+        if serving is not None:
+            await serving.stop()
         await node.stop()
         await client.close()
         await server.stop()
@@ -487,6 +506,17 @@ class Actions:
         from kubeserve.storage.command import run_pvc_cp
         return run_pvc_cp(source, target, kubeconfig=options.kubeconfig, namespace=options.namespace,
                           via_pod=helper_pod, progress=options.progress, env=os.environ)
+
+
+    def demo_model(self, dest: Path, seed: int) -> int:
+        from kubeserve.runtimes.demomodel import DemoModelError, build_demo_model
+        try:
+            path = build_demo_model(dest, seed=seed)
+        except DemoModelError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
+        print(f"demo model written to {path}")
+        return 0
 
 
 def cli_entry() -> None:

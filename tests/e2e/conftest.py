@@ -27,6 +27,17 @@ def kubeserve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeServe]:
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def api_only_kubeserve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeServe]:
+    """A kubeserve whose own InferenceService controller is off (KUBESERVE_SERVING_CONTROLLERS=0), for tests
+    that play KServe's controller themselves: they write InferenceService status by hand to check what
+    kubectl, the Python client, KServeClient and the MCP server do with it."""
+    server = start_kubeserve(tmp_path_factory.mktemp("kubeserve-api-only"),
+                             env={"KUBESERVE_SERVING_CONTROLLERS": "0", "KUBESERVE_BACKOFF_SECONDS": "1"})
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 def namespace(kubeserve: KubeServe) -> Iterator[str]:
     name = f"e2e-{uuid.uuid4().hex[:8]}"

@@ -21,6 +21,14 @@ from harness import KubeServe
 
 pytestmark = pytest.mark.e2e
 
+
+@pytest.fixture(scope="module")
+def kubeserve(api_only_kubeserve: KubeServe) -> KubeServe:
+    """These tests write InferenceService status themselves, as KServe's controller would, so they run
+    against a kubeserve whose own serving controller is off."""
+    return api_only_kubeserve
+
+
 REPO = Path(__file__).resolve().parents[2]
 KSERVE_PYTHON = REPO / ".venvs" / "kserve" / "bin" / "python"
 SCRIPT = Path(__file__).with_name("kserve_client_script.py")

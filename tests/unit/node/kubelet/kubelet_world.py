@@ -57,6 +57,8 @@ class FakeProcesses:
         self.killed: list[str] = []
         self.stubborn: set[tuple[str, str, int]] = set()
         self.next_pid = 1000
+        self.probe_runs: list[list[str]] = []
+        self.failures_left: dict[str, int] = {}
 
     def start(self, pod_uid: str, name: str, restart_count: int, launch: Launch,
               memory_limit: int | None, cpu_limit: float | None) -> FakeRunning:
@@ -122,6 +124,11 @@ class FakeProcesses:
         return max(runs) if runs else None
 
     async def run_in(self, rc: FakeRunning, argv: list[str], timeout: float) -> tuple[int, bytes]:
+        self.probe_runs.append(argv)
+        if argv[:1] == ["fail-times"]:  # fails its first N runs, then succeeds: a server that starts slowly
+            left = self.failures_left.setdefault(argv[1], int(argv[1]))
+            self.failures_left[argv[1]] = left - 1
+            return (1, b"not yet") if left > 0 else (0, b"")
         return (1, b"not ok") if argv[:1] == ["fail"] else (0, b"")
 
 

@@ -184,6 +184,28 @@ async def test_liveness_failure_restarts_and_readiness_gates_ready(tmp_path: Pat
         assert ("Unhealthy", "Liveness probe failed: not ok") in events
 
 
+async def test_a_slow_server_is_ready_long_before_its_readiness_period(tmp_path: Path) -> None:
+    """KServe's default probe has periodSeconds 10: until the first success the kubelet probes every
+    FAST_UNTIL_READY instead, so a model server that finishes loading joins its Service at once; the failed
+    tries before that become at most one Event per declared period."""
+    async with world(tmp_path) as w:
+        probe = {"exec": {"command": ["fail-times", "4"]}, "periodSeconds": 10}
+        started = asyncio.get_running_loop().time()
+        await w.create("slow", container(readinessProbe=probe))
+
+        async def ready() -> Obj | None:
+            pod = await w.pod("slow")
+            return pod if condition(pod, "Ready") == "True" else None
+
+        await eventually(ready, timeout=5)
+        assert asyncio.get_running_loop().time() - started < 9  # not a whole period
+        runs = len(w.processes.probe_runs)
+        await asyncio.sleep(0.8)
+        assert len(w.processes.probe_runs) == runs  # once ready, back to every periodSeconds
+        events = await w.events()
+        assert [m for r, m in events if r == "Unhealthy"] == ["Readiness probe failed: not yet"]
+
+
 def test_settings_backoff_policy() -> None:
     settings = KubeletSettings(node_name="n", pods_dir=Path("/tmp/x"))
     assert settings.backoff.base == 10.0
