@@ -52,7 +52,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from harness import GUIDE, KubeServe, start_kubeserve
-from servers.registry import start_registry
+from servers.registry import mirror_conf, start_registry
 
 NS = "bench"
 KUBESERVE = [sys.executable, "-m", "kubeserve"]
@@ -256,14 +256,7 @@ def prepare(server: KubeServe, work: Path, runs: int, registry_host: str) -> tup
     server.kubectl("wait", "-n", NS, "--for=jsonpath={.status.phase}=Bound", "pvc/bench-model", "--timeout=60s")
     subprocess.run([*KUBESERVE, "pvc", "cp", str(model), "bench-model:model", "-n", NS, "--progress", "none"],
                    check=True, capture_output=True, env=env, timeout=300)
-    (server.home / "registries.conf").write_text(textwrap.dedent(f"""\
-        [[registry]]
-        prefix = "{MIRRORED}"
-        location = "{MIRRORED}"
-        [[registry.mirror]]
-        location = "{registry_host}"
-        insecure = true
-        """))
+    (server.home / "registries.conf").write_text(mirror_conf(registry_host, MIRRORED))
     uris = []
     for number in range(runs):
         tree = work / f"cold-{number}"

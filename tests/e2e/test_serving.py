@@ -10,7 +10,6 @@ import json
 import re
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 import urllib.error
@@ -23,7 +22,7 @@ import pytest
 import yaml
 
 from harness import KubeServe, eventually, free_port
-from servers.registry import Registry, start_registry
+from servers.registry import Registry, mirror_conf, start_registry
 
 GUIDE = Path(__file__).parent.parent / "fixtures" / "guide"
 REPO = Path(__file__).resolve().parents[2]
@@ -52,14 +51,7 @@ def guide_modelcar(kubeserve: KubeServe, registry: Registry, tmp_path_factory: p
     pushed = subprocess.run([*KUBESERVE, "modelcar", "build", str(model), image, "--push", "--progress", "none"],
                             capture_output=True, text=True, timeout=300, env=kubeserve.env())
     assert pushed.returncode == 0, pushed.stderr
-    (kubeserve.home / "registries.conf").write_text(textwrap.dedent(f"""\
-        [[registry]]
-        prefix = "registry.redhat.io"
-        location = "registry.redhat.io"
-        [[registry.mirror]]
-        location = "{registry.host}"
-        insecure = true
-        """))
+    (kubeserve.home / "registries.conf").write_text(mirror_conf(registry.host))
     return "oci://registry.redhat.io/rhelai1/modelcar-granite-3-1-8b-instruct:1.5"
 
 

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from harness import KubeServe, eventually
-from servers.registry import TAR_GZIP, Registry, digest, gz, member, push_image, start_registry, tar_bytes
+from servers.registry import TAR_GZIP, Registry, digest, gz, member, mirror_conf, push_image, start_registry, tar_bytes
 from servers.s3 import ACCESS_KEY, SECRET_KEY, S3Server
 
 GUIDE_URI = "oci://registry.redhat.io/rhelai1/modelcar-granite-7b-starter:latest"
@@ -62,14 +62,7 @@ def guide_model(kubeserve: KubeServe, registry: Registry, model_dir: Path) -> st
                 env=kubeserve.env())
     assert built.returncode == 0, built.stderr
     assert "pushed: use storageUri: oci://" in built.stdout
-    (kubeserve.home / "registries.conf").write_text(textwrap.dedent(f"""\
-        [[registry]]
-        prefix = "registry.redhat.io"
-        location = "registry.redhat.io"
-        [[registry.mirror]]
-        location = "{registry.host}"
-        insecure = true
-        """))
+    (kubeserve.home / "registries.conf").write_text(mirror_conf(registry.host))
     return GUIDE_URI
 
 

@@ -127,6 +127,13 @@ def start_registry(workdir: Path, *, auth: str = "none", users: dict[str, str] |
             time.sleep(0.05)
 
 
+def mirror_conf(host: str, prefix: str = "registry.redhat.io") -> str:
+    """A registries.conf that serves `prefix` (the guide's registry.redhat.io) from the test registry at `host`:
+    what kubeserve reads from `$KUBESERVE_HOME/registries.conf`."""
+    return (f'[[registry]]\nprefix = "{prefix}"\nlocation = "{prefix}"\n'
+            f'[[registry.mirror]]\nlocation = "{host}"\ninsecure = true\n')
+
+
 @contextmanager
 def running_registry(workdir: Path, **kwargs: Any) -> Iterator[Registry]:
     registry = start_registry(workdir, **kwargs)

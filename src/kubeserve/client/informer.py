@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import aiohttp
@@ -143,3 +143,14 @@ class Informer:
 
 def _rv(obj: Obj) -> Any:
     return obj.get("metadata", {}).get("resourceVersion")
+
+
+async def start_informers(client: ApiClient, kinds: Mapping[str, tuple[str, str]],
+                          timeout: float) -> dict[str, Informer]:
+    """One informer per `name → (apiVersion, kind)`, all started and listed (synced) before returning: what
+    each set of controllers shares, as kube-controller-manager shares its informer factory."""
+    informers = {name: Informer(client, client.kind(*kind)) for name, kind in kinds.items()}
+    for informer in informers.values():
+        informer.start()
+    await asyncio.wait_for(asyncio.gather(*(i.wait_synced() for i in informers.values())), timeout)
+    return informers

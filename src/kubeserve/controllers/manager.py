@@ -3,9 +3,8 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from kubeserve.client import ApiClient, Informer
+from kubeserve.client.informer import start_informers
 from kubeserve.controllers.inferenceservice import InferenceServiceController, Informers
 from kubeserve.controllers.render import RenderSettings
 
@@ -32,11 +31,7 @@ class ServingControllers:
         self.isvc: InferenceServiceController | None = None
 
     async def start(self) -> None:
-        self.informers = {name: Informer(self.client, self.client.kind(*kind)) for name, kind in _KINDS.items()}
-        for informer in self.informers.values():
-            informer.start()
-        await asyncio.wait_for(asyncio.gather(*(i.wait_synced() for i in self.informers.values())),
-                               self.sync_timeout)
+        self.informers = await start_informers(self.client, _KINDS, self.sync_timeout)
         self.isvc = InferenceServiceController(self.client, Informers(**self.informers), self.settings,
                                                workers=self.workers)
         self.isvc.start()

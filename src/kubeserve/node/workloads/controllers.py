@@ -6,11 +6,11 @@ informer factory: Deployments → ReplicaSets → Pods, and Services → Endpoin
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 from kubeserve.client import ApiClient, Informer
+from kubeserve.client.informer import start_informers
 from kubeserve.node.workloads.deployment import DeploymentController
 from kubeserve.node.workloads.endpoints import EndpointsController
 from kubeserve.node.workloads.replicaset import ReplicaSetController
@@ -38,11 +38,7 @@ class WorkloadControllers:
         self.endpoints: EndpointsController | None = None
 
     async def start(self) -> None:
-        self.informers = {name: Informer(self.client, self.client.kind(*kind)) for name, kind in _KINDS.items()}
-        for informer in self.informers.values():
-            informer.start()
-        await asyncio.wait_for(asyncio.gather(*(i.wait_synced() for i in self.informers.values())),
-                               self.sync_timeout)
+        self.informers = await start_informers(self.client, _KINDS, self.sync_timeout)
         inf = self.informers
         self.replicasets = ReplicaSetController(self.client, inf["replicasets"], inf["pods"], workers=self.workers,
                                                 clock=self.clock)
