@@ -157,6 +157,7 @@ class InferenceServiceController:
             ("HorizontalPodAutoscaler", predictor.hpa, f"{isvc['metadata']['name']}-predictor"),
             ("Route", predictor.route, isvc["metadata"]["name"]),
         ]
+        changed = False
         informers = {"Deployment": self.inf.deployments, "Service": self.inf.services,
                      "HorizontalPodAutoscaler": self.inf.hpas, "Route": self.inf.routes}
         for kind_name, desired, name in wanted:
@@ -173,10 +174,12 @@ class InferenceServiceController:
                 create_only=kind_name == "Route")  # the guide's own Route file, applied on top, is honoured
             applied[kind_name] = obj
             if what != "unchanged":
+                changed = True
                 await self.recorder.record(isvc, "Normal", f"{kind_name}{what.capitalize()}",
                                            f"{what} {kind_name} {name}")
-        for note in predictor.notes:
-            await self.recorder.record(isvc, "Normal", "PredictorRendered", note)
+        if changed:  # said once per rendering that changed something, not on every pass
+            for note in predictor.notes:
+                await self.recorder.record(isvc, "Normal", "PredictorRendered", note)
         return None
 
     async def _storage_secret(self, isvc: Obj) -> tuple[Obj | None, tuple[str, str] | None]:
