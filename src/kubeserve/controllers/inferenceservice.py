@@ -135,6 +135,9 @@ class InferenceServiceController:
         said = (meta.get("uid", ""), meta.get("generation", 0), choice.name)
         if said in self._mismatch_warned:
             return
+        if len(self._mismatch_warned) > 1000:  # forget InferenceServices that are gone
+            live = {(i.get("metadata") or {}).get("uid", "") for i in self.inf.isvcs.list()}
+            self._mismatch_warned = {entry for entry in self._mismatch_warned if entry[0] in live}
         self._mismatch_warned.add(said)
         await self.recorder.record(
             isvc, "Warning", "RuntimeNameMismatch",
@@ -242,6 +245,8 @@ class InferenceServiceController:
         """kubeserve's runtime adapters say what they changed to make a runtime's args work here (an
         argument the installed vLLM no longer accepts, the address bound, the KV cache sized) as `kubeserve: …`
         lines at the top of the model server's log; each pod's are recorded once as an Event."""
+        if len(self._notes_published) > 1000:  # forget pods that are gone (the set only needs live ones)
+            self._notes_published &= {(p.get("metadata") or {}).get("uid", "") for p in self.inf.pods.list()}
         for pod in pods:
             uid = (pod.get("metadata") or {}).get("uid", "")
             running = any(cs.get("name") == "kserve-container" and "running" in (cs.get("state") or {})
