@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from types import TracebackType
 from urllib.parse import unquote, urlsplit
+
+from servers.threaded import ThreadedServer
 
 
 @dataclass
@@ -33,38 +33,12 @@ class Repo:
     downloads: list[str] = field(default_factory=list)
 
 
-class FakeHub:
+class FakeHub(ThreadedServer):
     def __init__(self, repos: dict[str, Repo]) -> None:
         self.repos = repos
         self.seen: list[str] = []
-        hub = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                hub._serve(self, head=False)
-
-            def do_HEAD(self) -> None:
-                hub._serve(self, head=True)
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        self.endpoint = f"http://127.0.0.1:{self._httpd.server_address[1]}"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="fake-hub", daemon=True)
-
-    def __enter__(self) -> FakeHub:
-        self._thread.start()
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
-                 traceback: TracebackType | None) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(5)
+        super().__init__("fake-hub")
+        self.endpoint = f"http://127.0.0.1:{self.port}"
 
     def _serve(self, handler: BaseHTTPRequestHandler, *, head: bool) -> None:
         self.seen.append(f"{handler.command} {handler.path}")

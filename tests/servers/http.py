@@ -15,8 +15,9 @@ import re
 import ssl
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
+
+from servers.threaded import ThreadedServer
 
 
 @dataclass
@@ -44,42 +45,12 @@ class Seen:
 _RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")
 
 
-class HttpServer:
+class HttpServer(ThreadedServer):
     def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.resources: dict[str, Resource] = {}
         self.seen: list[Seen] = []
         self._lock = threading.Lock()
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: object) -> None:  # quiet test output
-                pass
-
-            def do_HEAD(self) -> None:
-                server._serve(self, head=True)
-
-            def do_GET(self) -> None:
-                server._serve(self, head=False)
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        if tls is not None:
-            self._httpd.socket = tls.wrap_socket(self._httpd.socket, server_side=True)
-        self.scheme = "https" if tls is not None else "http"
-        self.port = int(self._httpd.server_address[1])
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="http-test-server", daemon=True)
-
-    def __enter__(self) -> HttpServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
-                 traceback: TracebackType | None) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(5)
+        super().__init__("http-test-server", tls)
 
     def url(self, path: str) -> str:
         return f"{self.scheme}://127.0.0.1:{self.port}{path}"

@@ -205,8 +205,7 @@ class InferenceServiceController:
                        render_problem: tuple[str, str] | None, applied: dict[str, Obj | None]) -> Observed:
         namespace, name = isvc["metadata"]["namespace"], isvc["metadata"]["name"]
         predictor = f"{name}-predictor"
-        pods = [p for p in self.inf.pods.list(namespace)
-                if ((p.get("metadata") or {}).get("labels") or {}).get(ISVC_LABEL) == name]
+        pods = self.inf.pods.list(namespace, f"{ISVC_LABEL}={name}")
         pods.sort(key=lambda p: (p.get("metadata") or {}).get("creationTimestamp", ""), reverse=True)
         init_tail, main_tail = await self._log_tails(pods)
         await self._publish_runtime_notes(isvc, pods)
