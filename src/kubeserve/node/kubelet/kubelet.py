@@ -414,12 +414,13 @@ class Kubelet:
                 log.info("pod %s/%s: deleted again with a grace period of %gs", ps.namespace, ps.name,
                          grace_seconds(pod))
             return None
-        self.processes.kill_all(uid)
+        # The pod's processes and sandbox are reclaimed before the final DELETE, as the kubelet does: once the
+        # API says the pod is gone, nothing of it is left on the node.
+        await self._forget(ps)
         # NotFound: already gone; Conflict: a new pod of the same name, not ours to delete.
         with contextlib.suppress(errors.NotFound, errors.Conflict):
             await self.client.delete(self._pod_kind, ps.namespace, ps.name, grace_period_seconds=0,
                                      preconditions_uid=uid)
-        await self._forget(ps)
         return None
 
     async def _stop_pod(self, ps: PodState, deadline: StopDeadline) -> None:
