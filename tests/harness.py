@@ -9,15 +9,18 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import queue
 import random
 import signal
 import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -173,3 +176,46 @@ def eventually(predicate: Any, timeout: float = 10.0, interval: float = 0.1) -> 
             return last
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s (last value: {last!r})")
+
+
+class KubectlLines:
+    """Reads a long-running kubectl's stdout line by line (on a thread), for `get -w`."""
+
+    def __init__(self, ks: KubeServe, *args: str) -> None:
+        self.process = subprocess.Popen(["kubectl", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                        text=True, env=ks.env())
+        self.seen: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._pump, daemon=True)
+        self._thread.start()
+
+    def _pump(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self._queue.put(line.rstrip("\n"))
+        self._queue.put(None)
+
+    def until(self, predicate: Callable[[str], bool], timeout: float = 10.0) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"no matching line within {timeout}s; got:\n" + "\n".join(self.seen))
+            try:
+                line = self._queue.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            if line is None:
+                stderr = self.process.stderr.read() if self.process.stderr else ""
+                raise AssertionError("kubectl exited; output:\n" + "\n".join(self.seen) + f"\nstderr:\n{stderr}")
+            self.seen.append(line)
+            if predicate(line):
+                return line
+
+    def stop(self) -> None:
+        self.process.kill()
+        self.process.wait(10)
+        self._thread.join(5)
+        for stream in (self.process.stdout, self.process.stderr):
+            if stream:
+                stream.close()

@@ -9,19 +9,17 @@ verbatim except for the namespace (`-n`) and the model/runtime names: the guide 
 from __future__ import annotations
 
 import json
-import queue
 import re
 import subprocess
-import threading
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from harness import KubectlLines as Lines
 from harness import KubeServe, eventually
 
 pytestmark = pytest.mark.e2e
@@ -242,49 +240,6 @@ def deployment_yaml(name: str, labels: dict[str, str], replicas: int = 1) -> str
                  "template": {"metadata": {"labels": {"app": name}},
                               "spec": {"containers": [{"name": "web", "image": "kubeserve.invalid/e2e:none"}]}}},
     })
-
-
-class Lines:
-    """Reads a long-running kubectl's stdout line by line (on a thread), for `get -w`."""
-
-    def __init__(self, ks: KubeServe, *args: str) -> None:
-        self.process = subprocess.Popen(["kubectl", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                        text=True, env=ks.env())
-        self.seen: list[str] = []
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        self._thread = threading.Thread(target=self._pump, daemon=True)
-        self._thread.start()
-
-    def _pump(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self._queue.put(line.rstrip("\n"))
-        self._queue.put(None)
-
-    def until(self, predicate: Callable[[str], bool], timeout: float = 10.0) -> str:
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError(f"no matching line within {timeout}s; got:\n" + "\n".join(self.seen))
-            try:
-                line = self._queue.get(timeout=remaining)
-            except queue.Empty:
-                continue
-            if line is None:
-                stderr = self.process.stderr.read() if self.process.stderr else ""
-                raise AssertionError("kubectl exited; output:\n" + "\n".join(self.seen) + f"\nstderr:\n{stderr}")
-            self.seen.append(line)
-            if predicate(line):
-                return line
-
-    def stop(self) -> None:
-        self.process.kill()
-        self.process.wait(10)
-        self._thread.join(5)
-        for stream in (self.process.stdout, self.process.stderr):
-            if stream:
-                stream.close()
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
-from harness import KubeServe, eventually, free_port
+from harness import KubectlLines, KubeServe, eventually, free_port
 from servers.registry import Registry, mirror_conf, start_registry
 
 GUIDE = Path(__file__).parent.parent / "fixtures" / "guide"
@@ -74,8 +74,7 @@ def cluster_ip(kubeserve: KubeServe, namespace: str, service: str) -> str:
 
 @pytest.mark.timeout(900)
 def test_cpu_example_serves_the_openai_api(kubeserve: KubeServe, namespace: str, guide_modelcar: str) -> None:
-    watch = subprocess.Popen(["kubectl", "get", "inferenceservice", "-n", namespace, "-w"], stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True, env=kubeserve.env())
+    watch = KubectlLines(kubeserve, "get", "inferenceservice", "-n", namespace, "-w")
     try:
         kubeserve.kubectl("apply", "-n", namespace, "-f", str(GUIDE / "cpu-model-runtime.yaml"))
         kubeserve.kubectl("apply", "-n", namespace, "-f", str(GUIDE / "cpu-model-service.yaml"))
@@ -85,12 +84,13 @@ def test_cpu_example_serves_the_openai_api(kubeserve: KubeServe, namespace: str,
             described = kubeserve.kubectl("describe", "inferenceservice", "cpu-model", "-n", namespace).stdout
             pods = kubeserve.kubectl("get", "pods", "-n", namespace, "-o", "wide").stdout
             pytest.fail(f"cpu-model not Ready:\n{described}\n{pods}")
+        # `kubectl wait` and `get -w` are separate watches: the Ready row may reach the second a moment later.
+        watch.until(lambda line: line.startswith("cpu-model ") and " True " in line, timeout=30)
     finally:
-        watch.terminate()
-        transitions, _ = watch.communicate(timeout=10)
-    ready_column = [word for line in transitions.splitlines() if line.startswith("cpu-model ")
+        watch.stop()
+    ready_column = [word for line in watch.seen if line.startswith("cpu-model ")
                     for word in line.split() if word in ("True", "False")]
-    assert "False" in ready_column and ready_column[-1] == "True", transitions
+    assert ready_column[0] == "False" and ready_column[-1] == "True", "\n".join(watch.seen)
 
     isvc = kubeserve.kubectl_json("get", "inferenceservice", "cpu-model", "-n", namespace)
     status = isvc["status"]

@@ -8,7 +8,6 @@ transitions. Runtimes here run the built-in HTTP test server image so nothing wa
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness import KubeServe, eventually, start_kubeserve
+from harness import KubectlLines, KubeServe, eventually, start_kubeserve
 
 GUIDE = Path(__file__).parent.parent / "fixtures" / "guide"
 NS = "status-e2e"
@@ -100,21 +99,19 @@ def isvc(name: str, runtime: str) -> str:
 
 
 def test_watch_shows_transitions_and_columns(cpu_only: KubeServe) -> None:
-    watch = subprocess.Popen(["kubectl", "get", "inferenceservice", "-n", NS, "-w"], stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True, env=cpu_only.env())
+    watch = KubectlLines(cpu_only, "get", "inferenceservice", "-n", NS, "-w")
     try:
-        time.sleep(1)  # the watch is open before the object exists
+        time.sleep(1)  # the watch is open before the object exists (kubectl prints no header until then)
         cpu_only.kubectl("apply", "-n", NS, "-f", "-", input=runtime_yaml("watched"))
         cpu_only.kubectl("apply", "-n", NS, "-f", "-", input=isvc("watched", "watched"))
         cpu_only.kubectl("wait", "--for=condition=Ready", "inferenceservice/watched", "-n", NS, "--timeout=90s",
                          timeout=100)
-        time.sleep(1)
+        watch.until(lambda line: line.startswith("watched ") and " True " in line, timeout=30)
     finally:
-        watch.terminate()
-        out, _ = watch.communicate(timeout=10)
-    ready_column = [word for line in out.splitlines() if line.startswith("watched ")
+        watch.stop()
+    ready_column = [word for line in watch.seen if line.startswith("watched ")
                     for word in line.split() if word in ("True", "False")]
-    assert "False" in ready_column and ready_column[-1] == "True", out
+    assert ready_column[0] == "False" and ready_column[-1] == "True", "\n".join(watch.seen)
     columns = cpu_only.kubectl(
         "get", "inferenceservices", "-n", NS, "-o",
         "custom-columns=NAME:.metadata.name,RUNTIME:.spec.predictor.model.runtime,"
