@@ -88,7 +88,7 @@ _CORE = [
     ResourceKind("", "v1", "Secret", "secrets", "secret", True, schema_name="io.k8s.api.core.v1.Secret"),
     ResourceKind("", "v1", "ConfigMap", "configmaps", "configmap", True, ("cm",),
                  schema_name="io.k8s.api.core.v1.ConfigMap"),
-    ResourceKind("", "v1", "ServiceAccount", "serviceaccounts", "serviceaccount", True, ("sa",),
+    ResourceKind("", "v1", "ServiceAccount", "serviceaccounts", "serviceaccount", True, ("sa",), (), ("token",),
                  schema_name="io.k8s.api.core.v1.ServiceAccount", returns_deleted_object=True),
     ResourceKind("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", "persistentvolumeclaim", True,
                  ("pvc",), (), ("status",), schema_name="io.k8s.api.core.v1.PersistentVolumeClaim",
@@ -119,6 +119,8 @@ _BUILTIN_GROUPS = [
     ResourceKind("authorization.k8s.io", "v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews",
                  "selfsubjectaccessreview", False, verbs=("create",), stored=False,
                  schema_name="io.k8s.api.authorization.v1.SelfSubjectAccessReview"),
+    ResourceKind("authentication.k8s.io", "v1", "TokenReview", "tokenreviews", "tokenreview", False,
+                 verbs=("create",), stored=False, schema_name="io.k8s.api.authentication.v1.TokenReview"),
     # metrics.k8s.io is metrics-server's group (kubectl top): computed from the kubelets' stats, never stored
     ResourceKind("metrics.k8s.io", "v1beta1", "NodeMetrics", "nodes", "", False, verbs=("get", "list"),
                  stored=False, schema_name="io.k8s.metrics.pkg.apis.metrics.v1beta1.NodeMetrics"),

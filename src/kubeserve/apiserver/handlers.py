@@ -1,5 +1,5 @@
 """HTTP verbs on resource URLs: list, watch, get, create, update, patch, delete, deletecollection, and
-the `/status`, `/scale` and SelfSubjectAccessReview special cases.
+the `/status`, `/scale`, SelfSubjectAccessReview and TokenRequest/TokenReview (`authn`) special cases.
 
 Each handler decodes the request, calls `registry.Objects`, and encodes the answer (JSON or Table).
 Errors propagate as `api.errors.ApiError` and become `Status` bodies in the app's error middleware.
@@ -19,6 +19,7 @@ from kubeserve.api.kinds import Registry, ResourceKind
 from kubeserve.api.patch import json_patch, merge_patch
 from kubeserve.api.selectors import LabelSelector
 from kubeserve.apiserver import codec
+from kubeserve.apiserver.authn import Authenticator
 from kubeserve.apiserver.registry import PATCH_JSON, PATCH_MERGE, PATCH_TYPES, Objects
 from kubeserve.apiserver.request import ListOptions, RequestInfo, WriteOptions, parse_bool, parse_resource_path
 from kubeserve.apiserver.streams import STREAM_SUBRESOURCES, PodStreams
@@ -38,6 +39,7 @@ class ResourceHandlers:
         bookmark_interval: float,
         watch_timeout: float,
         streams: PodStreams,
+        authenticator: Authenticator,
     ) -> None:
         self.objects = objects
         self.broadcaster = broadcaster
@@ -47,12 +49,15 @@ class ResourceHandlers:
         self.bookmark_interval = bookmark_interval
         self.watch_timeout = watch_timeout
         self.streams = streams
+        self.authenticator = authenticator
 
     async def dispatch(self, request: web.Request) -> web.StreamResponse:
         info = parse_resource_path(self.registry, request.path)
         method = request.method
         if info.kind.kind == "SelfSubjectAccessReview":
             return await self._access_review(request, info)
+        if info.kind.kind == "TokenReview" or info.subresource == "token":
+            return await self._authentication(request, info)
         if info.subresource == "proxy":
             return await self.streams.serve_node_proxy(request, info)
         if info.subresource in STREAM_SUBRESOURCES:
@@ -248,6 +253,16 @@ class ResourceHandlers:
             "metadata": {"creationTimestamp": None}, "spec": spec,
             "status": {"allowed": True, "reason": "kubeserve: the kubeconfig user may do everything"},
         }, 201)
+
+    async def _authentication(self, request: web.Request, info: RequestInfo) -> web.Response:
+        """TokenReview and TokenRequest (`serviceaccounts/{name}/token`), both create-only, as in Kubernetes."""
+        if request.method != "POST" or (info.kind.kind == "TokenReview") != info.is_collection:
+            what = "tokenreviews" if info.kind.kind == "TokenReview" else "serviceaccounts/token"
+            raise errors.MethodNotAllowed(f"{what} only supports create (POST)")
+        body = await self._body(request)
+        if info.kind.kind == "TokenReview":
+            return codec.json_response(self.authenticator.token_review(body), 201)
+        return codec.json_response(self.authenticator.token_request(info.namespace, info.name, body), 201)
 
     async def _scale(self, request: web.Request, info: RequestInfo) -> web.Response:
         if info.is_collection:

@@ -43,6 +43,8 @@ KINDS: Mapping[tuple[str, str], str] = MappingProxyType({
     ("autoscaling/v1", "HorizontalPodAutoscaler"): "HorizontalPodAutoscalerV1",
     ("autoscaling/v2", "HorizontalPodAutoscaler"): "HorizontalPodAutoscaler",
     ("authorization.k8s.io/v1", "SelfSubjectAccessReview"): "SelfSubjectAccessReview",
+    ("authentication.k8s.io/v1", "TokenRequest"): "TokenRequest",
+    ("authentication.k8s.io/v1", "TokenReview"): "TokenReview",
 })
 
 #: Options kinds are registered in every group version, so their envelope may name any apiVersion
@@ -315,6 +317,14 @@ SCHEMA: Mapping[str, str] = MappingProxyType({
     "LabelSelectorAttributes": "1 rawSelector; 2 requirements []LabelSelectorRequirement",
     "NonResourceAttributes": "1 path; 2 verb",
     "SubjectAccessReviewStatus": "",
+    # authentication/v1: `kubectl create token` posts a TokenRequest; expirationSeconds is a pointer.
+    "TokenRequest": "1 metadata ObjectMeta; 2 spec TokenRequestSpec; 3 status TokenRequestStatus",
+    "TokenRequestSpec": "1 audiences []string; 3 boundObjectRef BoundObjectReference; 4 expirationSeconds int64?",
+    "BoundObjectReference": "1 kind; 2 apiVersion; 3 name; 4 uid",
+    "TokenRequestStatus": "",
+    "TokenReview": "1 metadata ObjectMeta; 2 spec TokenReviewSpec; 3 status TokenReviewStatus",
+    "TokenReviewSpec": "1 token; 2 audiences []string",
+    "TokenReviewStatus": "",
 })
 # fmt: on
 

@@ -359,7 +359,7 @@ def test_other_kinds_are_unsupported_media_type(api_version: str, kind: str, gro
     assert err.code == 415
     assert (
         "only supported for Namespace, Secret, ConfigMap, ServiceAccount, Service, Pod, Deployment, "
-        "HorizontalPodAutoscaler and SelfSubjectAccessReview" in err.message
+        "HorizontalPodAutoscaler, SelfSubjectAccessReview, TokenRequest and TokenReview" in err.message
     )
     assert f"not {api_version} {kind}" in err.message
     assert "kubectl create ... --dry-run=client -o yaml | kubectl apply -f -" in err.message
@@ -651,3 +651,11 @@ def test_delete_options_decode_in_any_group_version(api_version: str) -> None:
     decoded = protobuf.decode(envelope(api_version, "DeleteOptions", raw))
     assert decoded == {"apiVersion": api_version, "kind": "DeleteOptions", "gracePeriodSeconds": 0,
                        "preconditions": {"uid": "uid-1"}, "propagationPolicy": "Foreground", "dryRun": ["All"]}
+
+
+def test_token_request_from_kubectl_create_token() -> None:
+    # `kubectl create token SA --audience=gateway --duration=2h`: spec {audiences=1, expirationSeconds=4}
+    spec = b"\x0a\x07gateway\x20\xa0\x38"
+    body = protobuf.decode(envelope("authentication.k8s.io/v1", "TokenRequest", b"\x12" + bytes([len(spec)]) + spec))
+    assert body["spec"] == {"audiences": ["gateway"], "expirationSeconds": 7200}
+    assert (body["apiVersion"], body["kind"]) == ("authentication.k8s.io/v1", "TokenRequest")

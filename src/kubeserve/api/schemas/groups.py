@@ -193,6 +193,16 @@ SELF_SUBJECT_ACCESS_REVIEW = resource(
     required=("spec",),
 )
 
+TOKEN_REVIEW = resource(
+    "TokenReview attempts to authenticate a token to a known user.",
+    OBJECT_META,
+    {
+        "spec": obj({"token": string(), "audiences": string_list()}),
+        "status": STATUS_PRESERVED,
+    },
+    required=("spec",),
+)
+
 SCHEMAS: dict[str, Schema] = {
     "io.k8s.api.apps.v1.Deployment": DEPLOYMENT,
     "io.k8s.api.apps.v1.ReplicaSet": REPLICA_SET,
@@ -201,4 +211,5 @@ SCHEMAS: dict[str, Schema] = {
     "io.k8s.api.discovery.v1.EndpointSlice": ENDPOINT_SLICE,
     "io.k8s.api.coordination.v1.Lease": LEASE,
     "io.k8s.api.authorization.v1.SelfSubjectAccessReview": SELF_SUBJECT_ACCESS_REVIEW,
+    "io.k8s.api.authentication.v1.TokenReview": TOKEN_REVIEW,
 }
