@@ -27,12 +27,12 @@ tools: $(TOOLS)/mcp/.installed $(KSERVE_VENV)/.installed $(TOOLS)/.debian $(VLLM
 
 # The storage tests' real servers and tools: an OCI registry (distribution), skopeo to check the modelcars
 # kubeserve builds, and htpasswd for the registry's basic auth. (The S3 endpoint, SeaweedFS, is a pip
-# package in the dev extras.)
-DEBIAN_PACKAGES := docker-registry skopeo apache2-utils
+# package in the dev extras.) HAProxy is the gateway benchmark's reference proxy.
+DEBIAN_PACKAGES := docker-registry skopeo apache2-utils haproxy
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 $(TOOLS)/.debian:
 	mkdir -p $(TOOLS)
-	command -v docker-registry >/dev/null && command -v skopeo >/dev/null && command -v htpasswd >/dev/null || \
+	command -v docker-registry >/dev/null && command -v skopeo >/dev/null && command -v htpasswd >/dev/null && command -v haproxy >/dev/null || \
 	  { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(DEBIAN_PACKAGES); }
 	touch $@
 
@@ -82,6 +82,7 @@ bench: install
 	$(BIN)/python bench/services.py
 	$(BIN)/python bench/storage.py
 	$(BIN)/python bench/control_plane.py
+	$(BIN)/python bench/gateway.py
 
 clean:
 	rm -rf $(VENV) .venvs $(TOOLS) .kubeserve-demo

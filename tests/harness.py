@@ -60,6 +60,13 @@ class KubeServe:
     def ca(self) -> Path:
         return self.home / "pki" / "ca.crt"
 
+    @property
+    def router_ports(self) -> tuple[int, int]:
+        """(https, http) ports the gateway bound (it writes them once both listeners are up)."""
+        https, http = eventually(lambda: (self.home / "router-ports").exists()
+                                 and (self.home / "router-ports").read_text().split(), timeout=30)
+        return int(https), int(http)
+
     def env(self) -> dict[str, str]:
         return {**os.environ, "KUBECONFIG": str(self.kubeconfig), "KUBECACHEDIR": str(self.cache_dir),
                 "HOME": str(self.home), **self.extra_env}
@@ -123,7 +130,10 @@ def start_kubeserve(home: Path, port: int | None = None, timeout: float = 60,
     octet = _free_network_octet()
     full_env = {**os.environ, "KUBESERVE_HOME": str(home), "KUBESERVE_API_PORT": str(port),
                 "KUBESERVE_POD_NETWORK": f"127.{10 + octet}.0.0/16",
-                "KUBESERVE_SERVICE_NETWORK": f"127.{100 + octet}.0.0/16", **(env or {})}
+                "KUBESERVE_SERVICE_NETWORK": f"127.{100 + octet}.0.0/16",
+                # the gateway on free ports unless a test asks for 443/80 (only one server can have them)
+                "KUBESERVE_ROUTER_HTTPS_PORT": str(free_port()), "KUBESERVE_ROUTER_HTTP_PORT": str(free_port()),
+                **(env or {})}
     with open(log_path, "ab") as log:
         process = subprocess.Popen([sys.executable, "-m", "kubeserve", "up"], stdout=log, stderr=log,
                                    env=full_env, start_new_session=True)

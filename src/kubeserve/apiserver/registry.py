@@ -56,10 +56,11 @@ class Objects:
 
     def __init__(
         self, store: Store, registry: Registry, clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        service_network: ipaddress.IPv4Network = allocators.SERVICE_RANGE,
+        service_network: ipaddress.IPv4Network = allocators.SERVICE_RANGE, route_domain: str = "apps.localhost",
     ) -> None:
         self.store = store
         self.service_network = service_network
+        self.route_domain = route_domain
         self.registry = registry
         self.clock = clock
 
@@ -108,6 +109,8 @@ class Objects:
             self._check_namespace_writable(meta["namespace"])
         warnings += self._admit(kind, obj, None)
         defaults.apply_defaults(kind, obj)
+        if kind.group == "route.openshift.io" and kind.kind == "Route":
+            _generate_route_host(obj, self.route_domain)
         if kind.group == "" and kind.kind == "Service":
             self._check_ips(kind, obj, allocators.allocate(obj, allocators.used_ips(self.list(kind, "")[0]),
                                                                 self.service_network))
@@ -511,6 +514,16 @@ class Objects:
                 "FieldValueForbidden",
                 "Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers "
                 + str(sorted(added)), "metadata.finalizers")])
+
+
+def _generate_route_host(route: Obj, domain: str) -> None:
+    """OpenShift's route host allocation: a Route created without a host (and without a subdomain, which the
+    router resolves) gets `<name>-<namespace>.<domain>`, so `kubectl get route -o jsonpath='{.spec.host}'`
+    prints it right after the apply."""
+    spec = route.get("spec")
+    if isinstance(spec, dict) and not spec.get("host") and not spec.get("subdomain") and domain:
+        meta = route["metadata"]
+        spec["host"] = f"{meta['name']}-{meta['namespace']}.{domain}"
 
 
 def not_found(kind: ResourceKind, name: str) -> errors.NotFound:

@@ -16,6 +16,8 @@ class Actions(Protocol):
 
     def status(self, home: str | None) -> int: ...
 
+    def ca(self, home: str | None) -> int: ...
+
     def kubeconfig(self, home: str | None, merge: bool) -> int: ...
 
     def storage_pull(self, uri: str | None, dest: Path, options: StorageOptions) -> int: ...
@@ -94,6 +96,11 @@ def build_cli(actions: Actions) -> typer.Typer:
     ) -> None:
         """Print the path of the generated kubeconfig (use: export KUBECONFIG=$(kubeserve kubeconfig))."""
         raise typer.Exit(actions.kubeconfig(home, merge))
+
+    @app.command()
+    def ca(home: HomeOption = None) -> None:
+        """Print the path of kubeserve's CA certificate (use: curl --cacert "$(kubeserve ca)" https://ROUTE)."""
+        raise typer.Exit(actions.ca(home))
 
     storage = typer.Typer(help="Place models: the storage initializer of InferenceServices, standalone.",
                           no_args_is_help=True)

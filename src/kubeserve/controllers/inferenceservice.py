@@ -3,13 +3,14 @@
 reconcile(key): read the InferenceService → finalizer bookkeeping → resolve its runtime (pure,
 `runtimes`) → read the data-connection Secret its storage names → render the predictor (pure, `render`)
 → apply the children (Deployment, Service, HPA, Route; `children`) → observe what runs now (the Deployment,
-the predictor's pods, the storage initializer's and model server's last log lines, the Route) → compute
+the predictor's pods, the storage initializer's and model server's last log lines, the Route that exposes
+it: its own, the guide's file, or any Route to its predictor Service) → compute
 the status (pure, `status`) → write it once if it changed, and record an Event for each step that changed.
 
 Everything is read from informers except Secrets and logs (fetched only when a reconcile needs them), so the
 same code runs embedded and against a real cluster. Watches map every child and pod back to its
-InferenceService, and a ServingRuntime change to every InferenceService in its namespace (a runtime
-created late, edited, or deleted while in use).
+InferenceService, a Route to every InferenceService it may expose, and a ServingRuntime change to every
+InferenceService in its namespace (a runtime created late, edited, or deleted while in use).
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from kubeserve.client.informer import object_key
 from kubeserve.controllers.children import ChildWriter
 from kubeserve.controllers.render import RenderSettings, render_predictor
 from kubeserve.controllers.runtimes import RuntimeChoice, RuntimeProblem, select_runtime
-from kubeserve.controllers.status import Observed, compute_status, summarize_for_event
+from kubeserve.controllers.status import Observed, compute_status, pick_route, route_refusal, summarize_for_event
+from kubeserve.controllers.status_events import route_not_exposed_event
 
 log = logging.getLogger(__name__)
 
@@ -70,12 +72,14 @@ class InferenceServiceController:
         self.writer = ChildWriter(client)
         self._mismatch_warned: set[tuple[str, int, str]] = set()
         self._notes_published: set[str] = set()
+        self._exposure_warned: set[tuple[str, str, str]] = set()
         self.recorder = EventRecorder(client, "kserve-controller")
         self.controller = Controller("inferenceservice-controller", self.reconcile, workers=workers)
         self.controller.watch_primary(informers.isvcs)
         owned = owner_mapper("InferenceService")
-        for informer in (informers.deployments, informers.services, informers.hpas, informers.routes):
+        for informer in (informers.deployments, informers.services, informers.hpas):
             self.controller.watch(informer, owned)
+        self.controller.watch(informers.routes, _route_isvcs)
         self.controller.watch(informers.pods, _pod_owner)
         self.controller.watch(informers.runtimes, self._isvcs_in_namespace)
         self.controller.watch(informers.cluster_runtimes, self._all_isvcs)
@@ -122,6 +126,8 @@ class InferenceServiceController:
                                            cluster_runtime=choice.kind == "ClusterServingRuntime")
         status = compute_status(isvc, observed, self.clock())
         await self._write_status(isvc, status)
+        if not observed.exposed:
+            await self._warn_not_exposed(isvc, observed.route)
         # Poll only while a model downloads or loads: its progress is in logs, which no watch reports.
         loading = ((status.get("modelStatus") or {}).get("states") or {}).get("targetModelState") == "Loading"
         return Result(requeue_after=LOADING_POLL) if loading and runtime_problem is None else None
@@ -144,6 +150,22 @@ class InferenceServiceController:
             f"InferenceService {meta['name']!r} is served by ServingRuntime {choice.name!r}: it works, but the "
             "OpenShift AI dashboard only links a ServingRuntime and an InferenceService with identical names; "
             f"rename one of them (e.g. the ServingRuntime to {meta['name']!r})")
+
+    async def _warn_not_exposed(self, isvc: Obj, route: Obj | None) -> None:
+        """A Route to an InferenceService the router refused for want of the exposed label: say so once per
+        Route and refusal (IngressReady stays True: the internal URL serves)."""
+        meta = isvc["metadata"]
+        event = route_not_exposed_event(meta["name"], meta["namespace"], route_refusal(route))
+        if event is None or route is None:
+            return
+        said = (str(meta.get("uid", "")), str((route.get("metadata") or {}).get("uid", "")), event[2])
+        if said in self._exposure_warned:
+            return
+        if len(self._exposure_warned) > 1000:  # forget InferenceServices that are gone
+            live = {(i.get("metadata") or {}).get("uid", "") for i in self.inf.isvcs.list()}
+            self._exposure_warned = {entry for entry in self._exposure_warned if entry[0] in live}
+        self._exposure_warned.add(said)
+        await self.recorder.record(isvc, *event)
 
     async def _apply(self, isvc: Obj, choice: RuntimeChoice, applied: dict[str, Obj | None]) -> tuple[str, str] | None:
         namespace = isvc["metadata"]["namespace"]
@@ -215,7 +237,7 @@ class InferenceServiceController:
             deployment=self.inf.deployments.get(namespace, predictor) or applied.get("Deployment"),
             pods=pods,
             service=self.inf.services.get(namespace, predictor) or applied.get("Service"),
-            route=self.inf.routes.get(namespace, name) or applied.get("Route"),
+            route=pick_route(self.inf.routes.list(namespace), name) or applied.get("Route"),
             exposed=labels.get("networking.kserve.io/visibility") == "exposed",
             init_log_tail=init_tail, main_log_tail=main_tail)
 
@@ -312,6 +334,19 @@ def _owned_by(obj: Obj | None, isvc: Obj) -> bool:
         return False
     uid = (isvc.get("metadata") or {}).get("uid")
     return any(ref.get("uid") == uid for ref in (obj.get("metadata") or {}).get("ownerReferences") or [])
+
+
+def _route_isvcs(route: Obj) -> Iterable[Key]:
+    """The InferenceServices a Route may expose: its owner, the one named like it (the guide's Route file) and
+    the one whose predictor Service it points at. A key with no InferenceService behind it is a no-op."""
+    meta = route.get("metadata") or {}
+    namespace = meta.get("namespace", "")
+    names = {ref.get("name") for ref in meta.get("ownerReferences") or [] if ref.get("kind") == "InferenceService"}
+    names.add(meta.get("name"))
+    target = str(((route.get("spec") or {}).get("to") or {}).get("name") or "")
+    if target.endswith("-predictor"):
+        names.add(target.removesuffix("-predictor"))
+    return [(namespace, name) for name in sorted(n for n in names if n)]
 
 
 def _pod_owner(pod: Obj) -> Iterable[Key]:

@@ -4,7 +4,8 @@ KServe (RawDeployment mode, with OpenShift AI's Route handling) writes:
 
     observedGeneration
     conditions         IngressReady, PredictorReady, Ready (= PredictorReady ∧ IngressReady), sorted by type
-    url                https://<admitted Route host> when exposed, else the predictor Service's cluster URL
+    url                https://<admitted Route host>[:<router port>] when exposed (http:// for a Route without
+                       tls), else the predictor Service's cluster URL
     address.url        http://<name>-predictor.<namespace>.svc.cluster.local
     components         predictor: {url} once the predictor has been ready
     modelStatus        transitionStatus, states {activeModelState, targetModelState},
@@ -26,7 +27,7 @@ from typing import Any
 from kubeserve.controllers.status_diagnosis import Cause, Failure, diagnose_pods, pod_ready
 from kubeserve.controllers.status_events import summarize_for_event
 
-__all__ = ["Observed", "compute_status", "internal_url", "summarize_for_event"]
+__all__ = ["Observed", "compute_status", "internal_url", "pick_route", "route_refusal", "summarize_for_event"]
 
 Obj = dict[str, Any]
 
@@ -34,6 +35,8 @@ CONDITION_TYPES = ("IngressReady", "PredictorReady", "Ready")
 """Sorted by type, as knative's condition manager keeps them."""
 KSERVE_FAILURE_REASONS = frozenset({"ModelLoadFailed", "RuntimeUnhealthy", "RuntimeDisabled", "NoSupportingRuntime",
                                     "RuntimeNotRecognized", "InvalidPredictorSpec"})
+ROUTER_PORT_ANNOTATION = "kubeserve.io/router-port"
+"""Set by the router on a Route it serves on a port other than 443 (80 for plain HTTP); `status.url` shows it."""
 TRANSITIONS = {"Pending": "InProgress", "Loading": "InProgress", "Loaded": "UpToDate", "Standby": "UpToDate",
                "FailedToLoad": "BlockedByFailedLoad"}
 
@@ -89,7 +92,7 @@ def compute_status(isvc: Obj, observed: Observed, now: str) -> Obj:
     name, namespace = str(meta.get("name") or ""), str(meta.get("namespace") or "")
     previous = isvc.get("status") or {}
     predictor = _predictor(observed)
-    ingress_status, ingress_reason, ingress_message, host = _ingress(observed, name)
+    ingress_status, ingress_reason, ingress_message, url = _ingress(observed, name)
     verdict = predictor.verdict
     ready = _ready(verdict, (ingress_status, ingress_reason, ingress_message))
     wanted = {"IngressReady": (ingress_status, ingress_reason, ingress_message),
@@ -104,7 +107,7 @@ def compute_status(isvc: Obj, observed: Observed, now: str) -> Obj:
     status: Obj = {
         "observedGeneration": meta.get("generation", 0),
         "conditions": conditions,
-        "url": f"https://{host}" if observed.exposed and host else internal,
+        "url": url if observed.exposed and url else internal,
         "address": {"url": internal},
         "components": {"predictor": component},
         "modelStatus": _model_status(predictor, previous.get("modelStatus") or {}, now),
@@ -176,27 +179,75 @@ def _rolled_out(deployment: Obj) -> bool:
     return bool(updated >= status.get("replicas", 0) and status.get("availableReplicas", 0) >= 1)
 
 
-def _ingress(observed: Observed, name: str) -> tuple[str, str, str, str | None]:
-    """(status, reason, message, admitted host). Not exposed: the cluster-local URL is always ready."""
-    if not observed.exposed:
-        return "True", "", "", None
-    route = observed.route
+def pick_route(routes: Sequence[Obj], name: str) -> Obj | None:
+    """The Route that exposes InferenceService `name`, among its namespace's Routes: one named like it (the
+    controller's own, or the guide's file) or pointing at its predictor Service; an admitted one first, then
+    the one named like it, then the oldest."""
+    predictor = f"{name}-predictor"
+
+    def targets(route: Obj) -> bool:
+        to = (route.get("spec") or {}).get("to") or {}
+        return (to.get("kind") or "Service") == "Service" and to.get("name") == predictor
+
+    candidates = [r for r in routes if (r.get("metadata") or {}).get("name") == name or targets(r)]
+    if not candidates:
+        return None
+    return min(candidates, key=lambda r: (_admission(r)[0] != "True", (r.get("metadata") or {}).get("name") != name,
+                                          str((r.get("metadata") or {}).get("creationTimestamp") or ""),
+                                          str((r.get("metadata") or {}).get("name") or "")))
+
+
+def route_refusal(route: Obj | None) -> tuple[str, str] | None:
+    """(reason, message) when the router refused the Route, else None."""
     if route is None:
-        return ("False", "RouteNotFound", f"Route {name} does not exist yet (it is created for InferenceServices "
-                "labelled networking.kserve.io/visibility=exposed)", None)
+        return None
+    status, condition, _ = _admission(route)
+    if status != "False":
+        return None
+    return str(condition.get("reason") or "RouteNotAdmitted"), str(condition.get("message") or "")
+
+
+def _admission(route: Obj) -> tuple[str, Obj, str]:
+    """("True" | "False" | "", the Admitted condition, the admitted host) over every router's ingress entry:
+    admitted by one router is admitted."""
     rejection: Obj | None = None
     for ingress in (route.get("status") or {}).get("ingress") or []:
         for condition in ingress.get("conditions") or []:
             if condition.get("type") != "Admitted":
                 continue
             if condition.get("status") == "True" and ingress.get("host"):
-                return "True", "", "", str(ingress["host"])
+                return "True", condition, str(ingress["host"])
             if condition.get("status") == "False":
                 rejection = condition
-    if rejection is not None:
-        detail = rejection.get("message") or rejection.get("reason") or "rejected by the router"
-        return "False", rejection.get("reason") or "RouteNotAdmitted", f"Route {name} was not admitted: {detail}", None
-    return "False", "RouteNotAdmitted", f"waiting for the router to admit Route {name}", None
+    return ("False", rejection, "") if rejection is not None else ("", {}, "")
+
+
+def route_url(route: Obj, host: str) -> str:
+    """https://host (http:// for a Route without tls), with the router's port where it is not the standard one."""
+    tls = bool((route.get("spec") or {}).get("tls"))
+    scheme, standard = ("https", "443") if tls else ("http", "80")
+    port = str(((route.get("metadata") or {}).get("annotations") or {}).get(ROUTER_PORT_ANNOTATION) or "")
+    return f"{scheme}://{host}:{port}" if port and port != standard else f"{scheme}://{host}"
+
+
+def _ingress(observed: Observed, name: str) -> tuple[str, str, str, str | None]:
+    """(status, reason, message, external URL). Not exposed: the cluster-local URL is always ready (a Route
+    the router refused for that reason is the controller's Warning Event, not a condition here)."""
+    if not observed.exposed:
+        return "True", "", "", None
+    route = observed.route
+    if route is None:
+        return ("False", "RouteNotFound", f"Route {name} does not exist yet (it is created for InferenceServices "
+                "labelled networking.kserve.io/visibility=exposed)", None)
+    route_name = (route.get("metadata") or {}).get("name") or name
+    status, condition, host = _admission(route)
+    if status == "True":
+        return "True", "", "", route_url(route, host)
+    if status == "False":
+        detail = condition.get("message") or condition.get("reason") or "rejected by the router"
+        return ("False", condition.get("reason") or "RouteNotAdmitted",
+                f"Route {route_name} was not admitted: {detail}", None)
+    return "False", "RouteNotAdmitted", f"waiting for the router to admit Route {route_name}", None
 
 
 def _ready(predictor: _Verdict, ingress: tuple[str, str, str]) -> tuple[str, str, str]:

@@ -34,7 +34,7 @@ def summarize_for_event(old_status: Obj | None, new_status: Obj) -> list[tuple[s
     if ingress and _changed(old_conditions.get("IngressReady"), ingress):
         if ingress["status"] != "True":
             events.append(_not_ready_event(ingress))
-        elif str(new_status.get("url") or "").startswith("https://"):
+        elif new_status.get("url") and new_status.get("url") != (new_status.get("address") or {}).get("url"):
             events.append(("Normal", "RouteAdmitted", f"Route admitted: {new_status['url']}"))
         else:
             address = (new_status.get("address") or {}).get("url") or new_status.get("url")
@@ -47,6 +47,19 @@ def summarize_for_event(old_status: Obj | None, new_status: Obj) -> list[tuple[s
         detail = ": ".join(part for part in (ready.get("reason"), ready.get("message")) if part)
         events.append(("Warning", "InferenceServiceNotReady", detail or "the InferenceService is no longer ready"))
     return events
+
+
+def route_not_exposed_event(isvc_name: str, namespace: str, refusal: tuple[str, str] | None
+                            ) -> tuple[str, str, str] | None:
+    """A Warning for an InferenceService served inside the cluster only while a Route to it was refused for
+    that reason: its IngressReady stays True (the internal URL works, as in KServe), so this is where the user
+    learns which label to add."""
+    if refusal is None or refusal[0] != "InferenceServiceNotExposed":
+        return None
+    return ("Warning", "RouteNotAdmitted",
+            f"a Route points at this InferenceService but the router refused it because the InferenceService is "
+            f"not labelled networking.kserve.io/visibility=exposed; to expose it, run kubectl label "
+            f"inferenceservice {isvc_name} networking.kserve.io/visibility=exposed -n {namespace}")
 
 
 def _model_events(old: Obj, new: Obj, predictor: Obj | None, *, warned: bool) -> list[tuple[str, str, str]]:

@@ -4,8 +4,9 @@ Tests and the demo need a model that vLLM and the Hugging Face runtime really lo
 fetched from a hub on this machine. So we train a byte-level BPE tokenizer (about 2k tokens, `<unk>`, `<s>`,
 `</s>`) on the Python standard library's own sources, give it a chat template (so `/v1/chat/completions`
 works), and save a randomly initialised `LlamaForCausalLM` (hidden 256, intermediate 512, 2 layers, 4 heads
-of 64 — vLLM's CPU attention rejects heads of 16 — 2 KV heads, 2048 positions) as fp32 safetensors. The
-same seed gives byte-identical files. Its text is random, which is all serving tests need.
+of 64 — vLLM's CPU attention rejects heads of 16 — 2 KV heads, 4096 positions, since the guide's GPU
+examples ask for `--max-model-len=4096`) as fp32 safetensors. The same seed gives byte-identical files. Its
+text is random, which is all serving tests need.
 
 Building needs torch, transformers and tokenizers, which are not kubeserve's dependencies: the build runs
 as a script in the vLLM environment's interpreter (see `vllm_env.vllm_venv` for where that is), which has
@@ -53,7 +54,7 @@ chat_template = (
     "{% for message in messages %}<s>{{ message['role'] }}\n{{ message['content'] }}</s>\n{% endfor %}"
     "{% if add_generation_prompt %}<s>assistant\n{% endif %}")
 fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="</s>",
-                               pad_token="</s>", model_max_length=2048, chat_template=chat_template)
+                               pad_token="</s>", model_max_length=4096, chat_template=chat_template)
 dest.mkdir(parents=True, exist_ok=True)
 fast.save_pretrained(str(dest))
 # Older transformers (4.x, e.g. in a Hugging Face runtime's own environment) know neither transformers 5's
@@ -65,7 +66,7 @@ tok_config_path.write_text(json.dumps(tok_config, indent=2, sort_keys=True) + "\
 
 vocab = tok.get_vocab_size()
 config = LlamaConfig(vocab_size=vocab, hidden_size=256, intermediate_size=512, num_hidden_layers=2,
-                     num_attention_heads=4, num_key_value_heads=2, head_dim=64, max_position_embeddings=2048,
+                     num_attention_heads=4, num_key_value_heads=2, head_dim=64, max_position_embeddings=4096,
                      bos_token_id=tok.token_to_id("<s>"), eos_token_id=tok.token_to_id("</s>"),
                      pad_token_id=tok.token_to_id("</s>"), tie_word_embeddings=False, torch_dtype="float32")
 model = LlamaForCausalLM(config).to(torch.float32)

@@ -8,7 +8,9 @@ the installed vLLM rejects such as `--device=cpu`, size the CPU KV cache from th
 prints one `kubeserve: …` line per change to stderr (so `kubectl logs` shows why the command differs from
 the manifest), and then replaces itself (`os.execve`, same pid, so the kubelet's signals and exit codes
 reach vLLM directly) with the vLLM environment's python running `-m vllm.entrypoints.openai.api_server`.
-vLLM therefore runs entirely in its own virtual environment and never imports kubeserve.
+vLLM therefore runs in its own virtual environment. The one thing of kubeserve it loads is the KServe v2
+middleware (`--middleware kubeserve.runtimes.v2asgi.V2Middleware`, standard library only), so `/v2/...`
+answers in the pod itself: through the predictor Service and `kubectl port-forward`, not only the gateway.
 
 `python -m kubeserve.runtimes.vllm --kubeserve-dry-run ARGS…` prints the command and environment changes
 instead of starting vLLM.
@@ -20,9 +22,14 @@ import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from kubeserve.runtimes.vllm_args import describe_version, translate
 from kubeserve.runtimes.vllm_env import API_SERVER, VllmNotInstalled, gather_facts, venv_python
+
+V2_MIDDLEWARE = "kubeserve.runtimes.v2asgi.V2Middleware"
+# The directory holding the `kubeserve` package: vLLM's interpreter imports the middleware from here.
+SOURCE_ROOT = Path(__file__).resolve().parents[2]
 
 DRY_RUN_FLAG = "--kubeserve-dry-run"
 # What the kubelet reports when a container's command cannot run at all (as a shell does).
@@ -40,10 +47,11 @@ def plan(args: Sequence[str], environ: Mapping[str, str]) -> tuple[list[str], di
     env["VIRTUAL_ENV"] = str(venv)
     env["PATH"] = f"{venv / 'bin'}:{environ.get('PATH', os.defpath)}"
     env.pop("PYTHONHOME", None)
-    env.pop("PYTHONPATH", None)
+    env["PYTHONPATH"] = str(SOURCE_ROOT)  # only for the v2 middleware; kubeserve's dependencies stay out
     notes.insert(0, f"starting {describe_version(facts.version)} from {venv}"
                     f" ({'GPU' if facts.gpu else 'no GPU visible: CPU back end'})")
-    return [python, "-m", API_SERVER, *server_args], env, notes
+    notes.append("serving the KServe v2 protocol (/v2/models/<name>/infer, generate) beside the OpenAI API")
+    return [python, "-m", API_SERVER, *server_args, f"--middleware={V2_MIDDLEWARE}"], env, notes
 
 
 def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:

@@ -109,8 +109,15 @@ def ready_pod(name: str = "cpu-model-predictor-abc-1", created: str = EARLIER) -
 
 
 def route(*, admitted: bool | None = True, host: str = "cpu-model-demo.apps.localhost", reason: str = "",
-          message: str = "") -> Obj:
-    obj: Obj = {"metadata": {"name": "cpu-model", "namespace": "demo"}, "spec": {"host": host}}
+          message: str = "", name: str = "cpu-model", to: str = "cpu-model-predictor", tls: bool = True,
+          port: str | None = None, created: str = EARLIER) -> Obj:
+    spec: Obj = {"host": host, "to": {"kind": "Service", "name": to, "weight": 100}}
+    if tls:
+        spec["tls"] = {"termination": "edge", "insecureEdgeTerminationPolicy": "Redirect"}
+    meta: Obj = {"name": name, "namespace": "demo", "uid": f"uid-{name}", "creationTimestamp": created}
+    if port is not None:
+        meta["annotations"] = {"kubeserve.io/router-port": port}
+    obj: Obj = {"metadata": meta, "spec": spec}
     if admitted is None:
         return obj
     condition: Obj = {"type": "Admitted", "status": "True" if admitted else "False"}

@@ -22,7 +22,7 @@ from status_builders import (
     waiting,
 )
 
-from kubeserve.controllers.status import Observed, compute_status
+from kubeserve.controllers.status import Observed, compute_status, pick_route, route_refusal
 
 Obj = dict[str, Any]
 INTERNAL = "http://cpu-model-predictor.demo.svc.cluster.local"
@@ -238,6 +238,14 @@ INGRESS = [
     ("rejected", True, route(admitted=False, reason="HostAlreadyClaimed", message="host claimed by other/route"),
      "False", "HostAlreadyClaimed", INTERNAL),
     ("missing", True, None, "False", "RouteNotFound", INTERNAL),
+    ("router-port", True, route(port="8443"), "True", None, "https://cpu-model-demo.apps.localhost:8443"),
+    ("router-port-443", True, route(port="443"), "True", None, "https://cpu-model-demo.apps.localhost"),
+    ("plain-http", True, route(tls=False), "True", None, "http://cpu-model-demo.apps.localhost"),
+    ("plain-http-port", True, route(tls=False, port="8080"), "True", None, "http://cpu-model-demo.apps.localhost:8080"),
+    ("plain-http-port-80", True, route(tls=False, port="80"), "True", None, "http://cpu-model-demo.apps.localhost"),
+    ("not-exposed-route-refused", False, route(admitted=False, reason="InferenceServiceNotExposed", message="label"),
+     "True", None, INTERNAL),
+    ("not-exposed-route-admitted", False, route(), "True", None, INTERNAL),
 ]
 
 
@@ -309,3 +317,33 @@ def test_component_url_is_kept_after_the_predictor_was_ready() -> None:
     broken = compute_status(isvc(ready), observe(pods=[pod(scheduled=GPU_MESSAGE)]), NOW)
     assert broken["components"] == {"predictor": {"url": INTERNAL}}
     assert condition(broken, "Ready")["lastTransitionTime"] == NOW
+
+
+PICKS = [
+    # (case, routes, the name of the Route picked for InferenceService cpu-model)
+    ("none", [], None),
+    ("by-name", [route()], "cpu-model"),
+    ("by-target", [route(name="mine")], "mine"),
+    ("unrelated", [route(name="web", to="web")], None),
+    ("admitted-first", [route(admitted=False, reason="HostAlreadyClaimed"), route(name="mine", created=NOW)], "mine"),
+    ("named-next", [route(name="mine", admitted=None), route(admitted=None, created=NOW)], "cpu-model"),
+    ("oldest-then", [route(name="b", created=NOW), route(name="a", created=NOW), route(name="c")], "c"),
+]
+
+
+@pytest.mark.parametrize(("routes", "picked"), [c[1:] for c in PICKS], ids=[c[0] for c in PICKS])
+def test_pick_route(routes: list[Obj], picked: str | None) -> None:
+    found = pick_route(routes, "cpu-model")
+    assert (found["metadata"]["name"] if found else None) == picked
+
+
+@pytest.mark.parametrize(("route_obj", "refusal"), [
+    (None, None),
+    (route(), None),
+    (route(admitted=None), None),
+    (route(admitted=False, reason="InferenceServiceNotExposed", message="add the label"),
+     ("InferenceServiceNotExposed", "add the label")),
+    (route(admitted=False), ("RouteNotAdmitted", "")),
+])
+def test_route_refusal(route_obj: Obj | None, refusal: tuple[str, str] | None) -> None:
+    assert route_refusal(route_obj) == refusal

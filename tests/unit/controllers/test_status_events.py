@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from status_builders import (
     EARLIER,
     GPU_MESSAGE,
@@ -21,6 +22,7 @@ from status_builders import (
 )
 
 from kubeserve.controllers.status import Observed, compute_status, summarize_for_event
+from kubeserve.controllers.status_events import route_not_exposed_event
 
 Obj = dict[str, Any]
 PROGRESS = "Downloading oci://registry.example/model:1: {} MiB of 500.0 MiB (24%) at 80.1 MiB/s"
@@ -123,3 +125,26 @@ def test_runtime_problems_warn() -> None:
 def test_same_status_records_nothing() -> None:
     status = compute_status(isvc(), Observed(**SERVING), EARLIER)
     assert summarize_for_event(status, status) == []
+
+
+def test_a_plain_http_route_with_a_port_is_admitted_not_internal() -> None:
+    labels = {"networking.kserve.io/visibility": "exposed"}
+    admitted = Observed(exposed=True, route=route(tls=False, port="8080"), **SERVING)
+    [events] = life(admitted, labels=labels)
+    assert ("Normal", "RouteAdmitted", "Route admitted: http://cpu-model-demo.apps.localhost:8080") in events
+
+
+@pytest.mark.parametrize(("refusal", "warned"), [
+    (None, False),
+    (("HostAlreadyClaimed", "taken"), False),
+    (("InferenceServiceNotExposed", "not exposed"), True),
+])
+def test_route_not_exposed_event(refusal: tuple[str, str] | None, warned: bool) -> None:
+    event = route_not_exposed_event("granite-model", "demo", refusal)
+    if not warned:
+        assert event is None
+        return
+    assert event is not None
+    assert event[:2] == ("Warning", "RouteNotAdmitted")
+    assert event[2].endswith(
+        "kubectl label inferenceservice granite-model networking.kserve.io/visibility=exposed -n demo")

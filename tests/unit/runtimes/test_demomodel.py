@@ -25,7 +25,7 @@ def test_missing_environment_says_how_to_install(tmp_path: Path) -> None:
 def test_build_script_is_python_with_the_documented_shape() -> None:
     compile(BUILD_SCRIPT, "<demo-model>", "exec")
     for needle in ("hidden_size=256", "intermediate_size=512", "num_hidden_layers=2", "num_attention_heads=4",
-                   "num_key_value_heads=2", "head_dim=64", "max_position_embeddings=2048", "vocab_size=2048",
+                   "num_key_value_heads=2", "head_dim=64", "max_position_embeddings=4096", "vocab_size=2048",
                    '"<unk>", "<s>", "</s>"', "safe_serialization=True", "torch.manual_seed(seed)",
                    "add_generation_prompt"):
         assert needle in BUILD_SCRIPT

