@@ -118,10 +118,42 @@ run kubectl run query --image=curlimages/curl:latest --rm -i --restart=Never -n 
 echo
 run kubectl get events -n my-namespace --field-selector involvedObject.name=cpu-model
 
+# The gateway: a Route to an InferenceService that is not exposed is refused, with the label to add.
+step "kubectl apply -f - -n my-namespace   (Route cpu-model, edge TLS, to cpu-model-predictor)"
+kubectl apply -n my-namespace -f - <<'YAML'
+apiVersion: route.openshift.io/v1
+kind: Route
+metadata:
+  name: cpu-model
+spec:
+  to: {kind: Service, name: cpu-model-predictor, weight: 100}
+  port: {targetPort: http}
+  tls: {termination: edge, insecureEdgeTerminationPolicy: Redirect}
+YAML
+sleep 2
+run kubectl get route cpu-model -n my-namespace -o jsonpath='{.status.ingress[0].conditions[?(@.type=="Admitted")]}'
+echo
+run kubectl label inferenceservice cpu-model networking.kserve.io/visibility=exposed -n my-namespace
+run kubectl wait --for=condition=Ready inferenceservice/cpu-model --timeout=600s -n my-namespace
+run kubectl get route cpu-model -n my-namespace
+ROUTE_URL=$(kubectl get route cpu-model -n my-namespace -o jsonpath='{.spec.host}')
+HTTPS_PORT=$(cut -d' ' -f1 "$KUBESERVE_HOME/router-ports")
+[ "$HTTPS_PORT" = 443 ] || ROUTE_URL="$ROUTE_URL:$HTTPS_PORT"
+export CURL_CA_BUNDLE="$("$KS" ca)"
+step "curl -X POST \"https://$ROUTE_URL/v2/models/cpu-model/infer\"   (the guide's KServe v2 request)"
+for attempt in 1 2 3 4 5 6 7 8 9 10; do   # the Route's admission reaches the gateway within a second or two
+  curl -sS --fail-with-body -X POST "https://$ROUTE_URL/v2/models/cpu-model/infer" -H "Content-Type: application/json" \
+    -d '{"inputs": [{"name": "text_input", "shape": [1], "datatype": "BYTES", "data": ["What is machine learning?"]}],
+         "parameters": {"temperature": 0.7, "max_tokens": 24}}' && break
+  sleep 1
+done
+echo
+
 echo
 echo "kubeserve is serving the API at https://127.0.0.1:$KUBESERVE_API_PORT"
 echo "cpu-model answers the OpenAI API at http://cpu-model-predictor.my-namespace.svc.cluster.local (inside pods)"
 echo "or: kubectl port-forward service/cpu-model-predictor 8080:80 -n my-namespace"
+echo "and through its Route: curl --cacert $("$KS" ca) https://$ROUTE_URL/v2/models/cpu-model (OpenAI: /v1/...)"
 if [ "${KEEP:-0}" = 1 ]; then
   echo "still running: export KUBECONFIG=$KUBECONFIG; stop with: $KS down --home $KUBESERVE_HOME"
 fi

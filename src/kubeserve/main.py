@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import ctypes
 import ipaddress
 import logging
 import os
@@ -55,6 +56,7 @@ from kubeserve.storage.settings import settings_from_env as storage_settings_fro
 log = logging.getLogger("kubeserve")
 T = TypeVar("T")
 
+PR_SET_PDEATHSIG = 1  # prctl(2)
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "redhat-ods-applications")
 ACCELERATOR_NAMESPACE = "redhat-ods-applications"
 
@@ -352,7 +354,7 @@ class GatewayProcess:
             [sys.executable, "-m", "kubeserve.gateway", "--kubeconfig", str(home.kubeconfig),
              "--ca-cert", str(self.pki.ca_cert), "--ca-key", str(self.pki.ca_key),
              "--ports-file", str(self.ports_file)],
-            stdout=log_out, stderr=log_out, stdin=subprocess.DEVNULL)
+            stdout=log_out, stderr=log_out, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
         log_out.close()
         for _ in range(300):  # the ports file is written once both listeners are bound
             if self.ports_file.exists() or self.process.poll() is not None:
@@ -372,6 +374,13 @@ class GatewayProcess:
             await asyncio.sleep(0.05)
         self.process.kill()
         self.process.wait()
+
+
+def _die_with_parent() -> None:
+    """In the gateway's child before exec: SIGTERM it when kubeserve dies, even by SIGKILL (Linux's
+    PR_SET_PDEATHSIG), so a crashed kubeserve leaves no router holding its ports."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def storage_environment(settings: Settings) -> dict[str, str]:

@@ -18,7 +18,7 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -269,37 +269,61 @@ def test_two_replicas_one_killed_mid_load_loses_only_its_requests(kubeserve: Kub
     url = kubeserve.kubectl_json("get", "inferenceservice", "twin", "-n", ns)["status"]["url"]
     time.sleep(1)  # the gateway sees the second endpoint through its EndpointSlice watch
 
-    results: list[tuple[float, float, int]] = []  # (start, end, status)
-    stop = threading.Event()
-    lock = threading.Lock()
+    def kill() -> float:
+        killed_at = time.monotonic()
+        kubeserve.kubectl("delete", "pod", pods[0], "-n", ns, "--grace-period=0", "--force", check=False)
+        return killed_at
 
-    def worker() -> None:
-        while not stop.is_set():
-            started = time.monotonic()
-            got = subprocess.run(
-                ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "-H",
-                 "Content-Type: application/json", "-d",
-                 json.dumps({"model": "twin", "prompt": "Once upon a time", "max_tokens": 24}),
-                 f"{url}/v1/completions"], capture_output=True, text=True,
-                env=curl_env(kubeserve), timeout=120)
-            code = int(got.stdout or 0) if got.stdout.isdigit() else 0
-            with lock:
-                results.append((started, time.monotonic(), code))
-
-    workers = [threading.Thread(target=worker) for _ in range(4)]
-    for thread in workers:
-        thread.start()
-    time.sleep(8)
-    killed_at = time.monotonic()
-    kubeserve.kubectl("delete", "pod", pods[0], "-n", ns, "--grace-period=0", "--force", check=False)
-    time.sleep(12)
-    stop.set()
-    for thread in workers:
-        thread.join(180)
+    results, killed_at = load(kubeserve, f"{url}/v1/completions", "twin", during=kill)
     failed = [r for r in results if r[2] != 200]
     in_flight_at_kill = [r for r in results if r[0] < killed_at < r[1]]
     assert results and len(results) > len(failed)
     # Only requests already running on the killed replica may fail; every other request succeeds.
     assert len(failed) <= len(in_flight_at_kill), (failed, in_flight_at_kill)
     assert all(r[0] < killed_at for r in failed), failed
+
+    # Scale-down drains: the replica that goes is sent no new requests and finishes those it serves.
+    eventually(lambda: len(ready_pods()) == 2, timeout=600, interval=1)
+    time.sleep(1)
+
+    def scale_down() -> float:
+        kubeserve.kubectl("patch", "inferenceservice", "twin", "-n", ns, "--type=merge", "-p",
+                          json.dumps({"spec": {"predictor": {"minReplicas": 1}}}))
+        return time.monotonic()
+
+    results, _ = load(kubeserve, f"{url}/v1/completions", "twin", during=scale_down)
+    assert [r for r in results if r[2] != 200] == [] and len(results) > 4
+    assert len(eventually(lambda: (lambda found: found if len(found) == 1 else None)(ready_pods()),
+                          timeout=60)) == 1
+
+
+def load(ks: KubeServe, url: str, model: str, during: Callable[[], float], workers: int = 4,
+         before: float = 8, after: float = 12) -> tuple[list[tuple[float, float, int]], float]:
+    """Completions from `workers` threads in a loop; `during` runs after `before` seconds and returns its time.
+    Gives every request's (start, end, HTTP status) and that time."""
+    results: list[tuple[float, float, int]] = []
+    stop = threading.Event()
+    lock = threading.Lock()
+    body = json.dumps({"model": model, "prompt": "Once upon a time", "max_tokens": 24})
+
+    def worker() -> None:
+        while not stop.is_set():
+            started = time.monotonic()
+            got = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "-H",
+                                  "Content-Type: application/json", "-d", body, url], capture_output=True, text=True,
+                                 env=curl_env(ks), timeout=120)
+            code = int(got.stdout) if got.stdout.isdigit() else 0
+            with lock:
+                results.append((started, time.monotonic(), code))
+
+    threads = [threading.Thread(target=worker) for _ in range(workers)]
+    for thread in threads:
+        thread.start()
+    time.sleep(before)
+    at = during()
+    time.sleep(after)
+    stop.set()
+    for thread in threads:
+        thread.join(180)
+    return results, at
 

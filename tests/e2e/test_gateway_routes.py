@@ -70,6 +70,14 @@ def web_deployment(name: str, message: str) -> list[dict[str, Any]]:
     ]
 
 
+# A ServingRuntime whose "model server" is the HTTP test server: InferenceServices on it are Ready in seconds.
+WEB_RUNTIME = {
+    "apiVersion": "serving.kserve.io/v1alpha1", "kind": "ServingRuntime", "metadata": {"name": "web-runtime"},
+    "spec": {"supportedModelFormats": [{"name": "vLLM", "autoSelect": True}],
+             "containers": [{"name": "kserve-container", "image": "kubeserve/http-test-server",
+                             "args": ["--port=8080"]}]}}
+
+
 def route(name: str, service: str, **spec: Any) -> dict[str, Any]:
     return {"apiVersion": "route.openshift.io/v1", "kind": "Route", "metadata": {"name": name},
             "spec": {"to": {"kind": "Service", "name": service, "weight": 100}, **spec}}
@@ -138,11 +146,7 @@ def test_generated_hosts_paths_conflicts_and_insecure_policies(kubeserve: KubeSe
 def test_unexposed_inferenceservice_is_not_admitted_and_says_which_label(kubeserve: KubeServe,
                                                                           namespace: str) -> None:
     ns = namespace
-    apply(kubeserve, ns, {
-        "apiVersion": "serving.kserve.io/v1alpha1", "kind": "ServingRuntime", "metadata": {"name": "web-runtime"},
-        "spec": {"supportedModelFormats": [{"name": "vLLM", "autoSelect": True}],
-                 "containers": [{"name": "kserve-container", "image": "kubeserve/http-test-server",
-                                 "args": ["--port=8080"]}]}})
+    apply(kubeserve, ns, WEB_RUNTIME)
     apply(kubeserve, ns, {
         "apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService", "metadata": {"name": "private"},
         "spec": {"predictor": {"model": {"modelFormat": {"name": "vLLM"}, "runtime": "web-runtime"}}}})
@@ -169,11 +173,7 @@ def test_unexposed_inferenceservice_is_not_admitted_and_says_which_label(kubeser
 
 def test_auth_enabled_inferenceservice_needs_a_token_of_its_namespace(kubeserve: KubeServe, namespace: str) -> None:
     ns = namespace
-    apply(kubeserve, ns, {
-        "apiVersion": "serving.kserve.io/v1alpha1", "kind": "ServingRuntime", "metadata": {"name": "web-runtime"},
-        "spec": {"supportedModelFormats": [{"name": "vLLM", "autoSelect": True}],
-                 "containers": [{"name": "kserve-container", "image": "kubeserve/http-test-server",
-                                 "args": ["--port=8080"]}]}})
+    apply(kubeserve, ns, WEB_RUNTIME)
     apply(kubeserve, ns, {
         "apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
         "metadata": {"name": "secure", "labels": {"networking.kserve.io/visibility": "exposed"},

@@ -24,7 +24,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from kubeserve.runtimes.vllm_args import describe_version, translate
+from kubeserve.runtimes.vllm_args import describe_version, offers, translate
 from kubeserve.runtimes.vllm_env import API_SERVER, VllmNotInstalled, gather_facts, venv_python
 
 V2_MIDDLEWARE = "kubeserve.runtimes.v2asgi.V2Middleware"
@@ -47,11 +47,14 @@ def plan(args: Sequence[str], environ: Mapping[str, str]) -> tuple[list[str], di
     env["VIRTUAL_ENV"] = str(venv)
     env["PATH"] = f"{venv / 'bin'}:{environ.get('PATH', os.defpath)}"
     env.pop("PYTHONHOME", None)
-    env["PYTHONPATH"] = str(SOURCE_ROOT)  # only for the v2 middleware; kubeserve's dependencies stay out
+    env.pop("PYTHONPATH", None)
+    if offers("--middleware", facts):
+        env["PYTHONPATH"] = str(SOURCE_ROOT)  # only for the v2 middleware; kubeserve's dependencies stay out
+        server_args.append(f"--middleware={V2_MIDDLEWARE}")
+        notes.append("serving the KServe v2 protocol (/v2/models/<name>/infer, generate) beside the OpenAI API")
     notes.insert(0, f"starting {describe_version(facts.version)} from {venv}"
                     f" ({'GPU' if facts.gpu else 'no GPU visible: CPU back end'})")
-    notes.append("serving the KServe v2 protocol (/v2/models/<name>/infer, generate) beside the OpenAI API")
-    return [python, "-m", API_SERVER, *server_args, f"--middleware={V2_MIDDLEWARE}"], env, notes
+    return [python, "-m", API_SERVER, *server_args], env, notes
 
 
 def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:

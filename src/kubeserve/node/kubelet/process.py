@@ -473,22 +473,33 @@ class ProcessManager:
         for proc in tree:
             with contextlib.suppress(psutil.Error):
                 proc.kill()
-        for group in rc.cgroups:  # catches what escaped the process group (setsid daemons)
-            with contextlib.suppress(OSError, ValueError):
-                for pid in Path(group, "cgroup.procs").read_text().split():
-                    with contextlib.suppress(ProcessLookupError, PermissionError):
-                        os.kill(int(pid), signal.SIGKILL)
+        _kill_cgroup_members(rc)  # catches what escaped the process group (setsid daemons)
+
+    def _kill_leftovers(self, rc: RunningContainer) -> None:
+        """After the main process exited: nothing of the container outlives it. A process group's id is not
+        reused while the group has members, so signalling it cannot reach a stranger."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(rc.pgid or rc.pid, signal.SIGKILL)
+        _kill_cgroup_members(rc)
 
     async def stop(self, rc: RunningContainer, grace_seconds: float) -> ExitStatus:
-        """SIGTERM to the process group, up to grace_seconds to exit, then SIGKILL to the whole tree."""
+        """SIGTERM to the container's main process, up to grace_seconds to exit, then SIGKILL to the whole tree.
+
+        Only the main process is told, as a container runtime tells only PID 1: a server with workers (vLLM's
+        API server and its engine core) shuts its children down in order and can finish requests in flight;
+        signalling the group would kill the engine under the requests the API server is draining. Whatever
+        the main process leaves behind is killed with it, as a PID namespace's teardown would."""
         status = self.exit_status(rc)
         if status is not None:
             return status
-        self._signal_group(rc, signal.SIGTERM)
+        if _same_process(rc.pid, rc.create_time) is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(rc.pid, signal.SIGTERM)
         deadline = time.monotonic() + max(0.0, grace_seconds)
         while time.monotonic() < deadline:
             await asyncio.sleep(0.05)
             if (status := self.exit_status(rc)) is not None:
+                self._kill_leftovers(rc)
                 return status
         self._kill_tree(rc)
         deadline = time.monotonic() + 10
@@ -571,3 +582,11 @@ class ProcessManager:
             await proc.wait()
             raise
         return code, bytes(output)
+
+
+def _kill_cgroup_members(rc: RunningContainer) -> None:
+    for group in rc.cgroups:
+        with contextlib.suppress(OSError, ValueError):
+            for pid in Path(group, "cgroup.procs").read_text().split():
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(int(pid), signal.SIGKILL)
