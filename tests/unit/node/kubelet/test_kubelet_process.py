@@ -276,3 +276,22 @@ async def test_a_second_shorter_stop_kills_sooner(pm: ProcessManager) -> None:
     assert time.monotonic() - started < 3
     assert (status.exit_code, status.signal) == (137, 9)
     assert await asyncio.wait_for(first, 2) == status
+
+
+async def test_sigterm_reaches_only_the_main_process_and_its_leftovers_die(tmp_path: Path,
+                                                                          pm: ProcessManager) -> None:
+    """As a runtime signals PID 1: a server that shuts its workers down itself (vLLM's API server and engine)
+    must not have them killed under it by a signal to the whole group; what it leaves behind dies with it."""
+    marker = tmp_path / "child-was-terminated"
+    script = (f"(trap 'touch {marker}; exit 0' TERM; while true; do sleep 0.05; done) & "
+              "trap 'echo main-term; exit 0' TERM; echo ready; wait")
+    rc = pm.start("pod-term", "c", 0, launch("sh", "-c", script), None, None)
+    await eventually(lambda: ("stdout", "F", "ready") in log_lines(pm, rc))
+    import psutil
+
+    children = psutil.Process(rc.pid).children(recursive=True)
+    assert children
+    status = await pm.stop(rc, 5)
+    assert status.exit_code == 0 and ("stdout", "F", "main-term") in log_lines(pm, rc)
+    await eventually(lambda: not any(c.is_running() and c.status() != psutil.STATUS_ZOMBIE for c in children))
+    assert not marker.exists()  # the child was never sent SIGTERM: it was killed as a leftover
