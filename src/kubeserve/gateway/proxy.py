@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
                         "trailer", "transfer-encoding", "upgrade", "host", "content-length"})
 ROUTING_BODY_LIMIT = 1 << 20  # bodies above this are forwarded without reading their prompt
+WHOLE_BODY_LIMIT = 256 << 10  # answers up to this size (with a Content-Length) are relayed in one write
 
 
 @dataclass(frozen=True)
@@ -172,14 +173,25 @@ class Proxy:
 
     async def _relay(self, request: web.BaseRequest, upstream: aiohttp.ClientResponse, started: float,
                      labels: metrics.RequestLabels) -> tuple[web.StreamResponse, float | None, metrics.UsageTracker]:
-        response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
-        for name, value in upstream.headers.items():
-            if name.lower() not in HOP_BY_HOP:
-                response.headers.add(name, value)
         length = upstream.headers.get("Content-Length")
+        usage = metrics.UsageTracker(upstream.headers.get("Content-Type"))
+        if length is not None and length.isdigit() and int(length) <= WHOLE_BODY_LIMIT:
+            # A small answer of known length (every non-streamed completion): read it whole and send headers and
+            # body in one write, one TLS record, instead of one for each (a third of the proxy's CPU here).
+            try:
+                body = await upstream.read()
+            except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError, ConnectionResetError) as exc:
+                log.info("upstream cut a response short: %s", exc)
+                self.metrics.error(labels, "upstream_reset")
+                return web.Response(status=502, text=f"the backend broke off its answer: {exc}\n"), None, usage
+            usage.feed(body)
+            whole = web.Response(status=upstream.status, reason=upstream.reason, body=body)
+            _copy_headers(upstream, whole)
+            return whole, time.monotonic() - started, usage
+        response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
+        _copy_headers(upstream, response)
         if length is not None and "Transfer-Encoding" not in upstream.headers:
             response.content_length = int(length)
-        usage = metrics.UsageTracker(upstream.headers.get("Content-Type"))
         ttfb: float | None = None
         await response.prepare(request)
         try:
@@ -315,6 +327,12 @@ class _RouteBackend:
         finally:
             upstream.release()
             self.proxy.upstream_finished(self.labels, endpoint, ok=ok)
+
+
+def _copy_headers(upstream: aiohttp.ClientResponse, response: web.StreamResponse) -> None:
+    for name, value in upstream.headers.items():
+        if name.lower() not in HOP_BY_HOP:
+            response.headers.add(name, value)
 
 
 def _weighted_endpoints(entry: RouteEntry) -> list[str]:
