@@ -397,8 +397,8 @@ def test_guide_get_commands(kubeserve: KubeServe, granite: str) -> None:
     if nodes.stdout:
         assert table(nodes.stdout)[0] == ["NAME", "GPUs"]
 
-    host = jsonpath(kubeserve, ns, f"route/{MODEL}", "{.spec.host}")  # ROUTE_URL=$(...); no router here
-    assert host == jsonpath(kubeserve, ns, f"route/{MODEL}", "{.spec.host}")
+    host = jsonpath(kubeserve, ns, f"route/{MODEL}", "{.spec.host}")  # ROUTE_URL=$(...)
+    assert host == f"{MODEL}-{ns}.apps.localhost"  # generated when the Route was created, as OpenShift does
 
 
 def test_guide_describe_commands(kubeserve: KubeServe, granite: str) -> None:
