@@ -16,6 +16,8 @@ from pathlib import Path
 from kubeserve.client import ApiClient, ClientConfig
 from kubeserve.gateway.gateway import Gateway, GatewaySettings
 
+STOP_TIMEOUT = 10.0  # seconds a shutdown may take before the process exits anyway
+
 
 def _ports(text: str) -> tuple[int, ...]:
     """`443` or `443,8443,0`: the ports to try in order (0: any free port)."""
@@ -59,15 +61,20 @@ def parse(argv: list[str] | None = None) -> tuple[str, GatewaySettings]:
 async def run(kubeconfig: str, settings: GatewaySettings) -> None:
     client = await ApiClient.open(ClientConfig.from_kubeconfig(kubeconfig))
     gateway = Gateway(client, settings)
-    stop = asyncio.Event()
+    # A signal cancels whatever the gateway is waiting for, start-up included: with the API server gone (a
+    # crashed kubeserve) start() would wait for its first listings forever.
+    task = asyncio.current_task()
+    assert task is not None
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, task.cancel)
     try:
         await gateway.start()
-        await stop.wait()
+        await asyncio.Event().wait()
+    except asyncio.CancelledError:
+        pass
     finally:
-        await gateway.stop()
+        await asyncio.wait_for(gateway.stop(), STOP_TIMEOUT)
         await client.close()
 
 
