@@ -46,9 +46,23 @@ class InferPlan:
     binary_output: bool = False
 
 
-def object_or_empty(value: object) -> object:
-    """An absent (or null) parameters object is an empty one; anything else is checked by the caller."""
-    return {} if value is None else value
+def parameters_of(obj: Mapping[str, Any], where: str = "") -> dict[str, Any]:
+    """The `parameters` object of a request, input or output (absent or null: empty); raises V2Error(400)."""
+    parameters = obj.get("parameters")
+    if parameters is None:
+        return {}
+    if not isinstance(parameters, dict):
+        raise V2Error(BAD_REQUEST, f"{where}'parameters' must be a JSON object")
+    return parameters
+
+
+def envelope(request: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """The `parameters` and the `id` every v2 request may carry; raises V2Error(400) naming the field."""
+    parameters = parameters_of(request)
+    request_id = request.get("id")
+    if request_id is not None and not isinstance(request_id, str):
+        raise V2Error(BAD_REQUEST, f"'id' must be a string, got {type(request_id).__name__}")
+    return parameters, request_id
 
 
 def _flatten(data: object) -> list[object]:
@@ -83,9 +97,7 @@ def _decode_fixed(raw: bytes, datatype: str, name: str) -> list[object]:
 def _elements(tensor: Mapping[str, Any], name: str, datatype: str, rest: bytes, offset: int
               ) -> tuple[list[object], int]:
     """The flat elements of one input tensor and the new offset into the binary rest."""
-    parameters = object_or_empty(tensor.get("parameters"))
-    if not isinstance(parameters, dict):
-        raise V2Error(BAD_REQUEST, f"input '{name}': 'parameters' must be a JSON object")
+    parameters = parameters_of(tensor, f"input '{name}': ")
     size = parameters.get("binary_data_size")
     if size is not None:
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
@@ -142,9 +154,7 @@ def _binary_output(header: Mapping[str, Any], parameters: Mapping[str, Any]) -> 
         name = output.get("name") if isinstance(output, dict) else None
         if name != TEXT_OUTPUT:
             raise V2Error(BAD_REQUEST, f"unknown output {name!r}; this model has one output, '{TEXT_OUTPUT}'")
-        out_parameters = object_or_empty(output.get("parameters"))
-        if not isinstance(out_parameters, dict):
-            raise V2Error(BAD_REQUEST, f"output '{TEXT_OUTPUT}': 'parameters' must be a JSON object")
+        out_parameters = parameters_of(output, f"output '{TEXT_OUTPUT}': ")
         binary = binary or out_parameters.get("binary_data") is True
     return binary
 
@@ -156,12 +166,7 @@ def parse_infer_request(body: bytes, header_length: str | None = None) -> InferP
     if not isinstance(inputs, list) or not inputs:
         raise V2Error(BAD_REQUEST, f"'inputs' must be a non-empty list, e.g. [{{\"name\": \"{TEXT_INPUT}\","
                                    " \"datatype\": \"BYTES\", \"shape\": [1], \"data\": [\"Hello\"]}]")
-    parameters = object_or_empty(header.get("parameters"))
-    if not isinstance(parameters, dict):
-        raise V2Error(BAD_REQUEST, "'parameters' must be a JSON object")
-    request_id = header.get("id")
-    if request_id is not None and not isinstance(request_id, str):
-        raise V2Error(BAD_REQUEST, f"'id' must be a string, got {type(request_id).__name__}")
+    parameters, request_id = envelope(header)
     prompts: tuple[str, ...] | None = None
     shape: tuple[int, ...] = ()
     from_inputs: dict[str, Any] = {}

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubeserve.protocols.v2 import MODEL_VERSION, TEXT_INPUT, TEXT_OUTPUT, object_or_empty
+from kubeserve.protocols.v2 import MODEL_VERSION, TEXT_INPUT, TEXT_OUTPUT, envelope
 from kubeserve.protocols.v2_binary import split_body
 from kubeserve.protocols.v2_errors import BAD_GATEWAY, BAD_REQUEST, V2Error
 from kubeserve.protocols.v2_sampling import sampling_from
@@ -36,12 +36,7 @@ def parse_generate_request(body: bytes) -> GeneratePlan:
     if not isinstance(prompt, str):
         raise V2Error(BAD_REQUEST, f"'{TEXT_INPUT}' must be a string, e.g. {{\"{TEXT_INPUT}\": \"Hello\","
                                    " \"parameters\": {\"max_tokens\": 50}}")
-    parameters = object_or_empty(request.get("parameters"))
-    if not isinstance(parameters, dict):
-        raise V2Error(BAD_REQUEST, "'parameters' must be a JSON object")
-    request_id = request.get("id")
-    if request_id is not None and not isinstance(request_id, str):
-        raise V2Error(BAD_REQUEST, f"'id' must be a string, got {type(request_id).__name__}")
+    parameters, request_id = envelope(request)
     top = {k: v for k, v in request.items() if k not in (TEXT_INPUT, "parameters", "id")}
     sampling = sampling_from(top, where="request")
     sampling.update(sampling_from(parameters))
