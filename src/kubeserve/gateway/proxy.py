@@ -37,6 +37,7 @@ HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy
                         "trailer", "transfer-encoding", "upgrade", "host", "content-length"})
 ROUTING_BODY_LIMIT = 1 << 20  # bodies above this are forwarded without reading their prompt
 WHOLE_BODY_LIMIT = 256 << 10  # answers up to this size (with a Content-Length) are relayed in one write
+SERVED_MODELS_TTL = 10.0  # seconds a Route's served model ids are reused (a new endpoint set asks again)
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,8 @@ class Proxy:
         self.metrics = gateway_metrics
         self.authenticator = authenticator
         self.session: aiohttp.ClientSession | None = None
+        # (namespace, route, endpoints) -> (expires at, served model ids), for the v2 translation
+        self.served_models: dict[tuple[str, str, tuple[str, ...]], tuple[float, list[str]]] = {}
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=None, use_dns_cache=False, keepalive_timeout=60)
@@ -131,45 +134,57 @@ class Proxy:
         started = time.monotonic()
         labels = _labels(entry, request)
         body = await request.read()
-        key = self._routing_key(request, body)
+        try:
+            upstream, endpoint = await self.open_upstream(
+                entry, labels, self._routing_key(request, body), request.method, str(request.rel_url),
+                headers=_forward_headers(request), data=body if body else None)
+        except NoEndpoint as refused:
+            self.metrics.error(labels, "connect_failed" if refused.tried else "no_endpoints")
+            self.metrics.observe(labels, 503, time.monotonic() - started, None, 0, 0)
+            return _error(request.path, 503, refused.message(entry))
+        except UpstreamFailed as failed:
+            self.metrics.error(labels, "upstream_error")
+            self.metrics.observe(labels, 502, time.monotonic() - started, None, 0, 0)
+            return _error(request.path, 502, f"Route {entry.label}: {failed}")
+        ok = False
+        try:
+            response, ttfb, usage = await self._relay(request, upstream, started, labels)
+            ok = upstream.status < 500
+        finally:
+            upstream.release()
+            self.upstream_finished(labels, endpoint, ok=ok)
+        prompt, completion = usage.result()
+        self.metrics.observe(labels, response.status, time.monotonic() - started, ttfb, prompt, completion)
+        return response
+
+    async def open_upstream(self, entry: RouteEntry, labels: metrics.RequestLabels, key: lb.RoutingKey,
+                            method: str, path: str, *, headers: dict[str, str] | None = None,
+                            data: bytes | None = None, json_body: Any = None) -> tuple[aiohttp.ClientResponse, str]:
+        """The response headers of the first endpoint the balancer picks that takes the connection. A connection
+        refused or dropped before any response byte is retried on another endpoint; raises NoEndpoint when none
+        is left, UpstreamFailed for any other failure. The caller releases the response, then calls
+        `upstream_finished`."""
+        assert self.session is not None
         candidates = _weighted_endpoints(entry)
         tried: set[str] = set()
-        assert self.session is not None
         while True:
             endpoint = self.balancer.pick(candidates, key, time.monotonic(), exclude=tried)
             if endpoint is None:
-                reason = "no_endpoints" if not tried else "connect_failed"
-                self.metrics.error(labels, reason)
-                message = (f"no ready endpoint for Route {entry.label} (backends: "
-                           f"{', '.join(b.service for b in entry.backends) or 'none'})" if not tried else
-                           f"every endpoint of Route {entry.label} refused the connection ({', '.join(sorted(tried))})")
-                self.metrics.observe(labels, 503, time.monotonic() - started, None, 0, 0)
-                return _error(request.path, 503, message)
+                raise NoEndpoint(tried)
             tried.add(endpoint)
             self.upstream_started(labels, endpoint)
-            ok = False
             try:
                 upstream = await self.session.request(
-                    request.method, f"{_scheme(entry)}://{endpoint}{request.rel_url}",
-                    headers=_forward_headers(request), data=body if body else None, allow_redirects=False,
-                    ssl=self.upstream_ssl(entry), server_hostname=_upstream_name(entry))
+                    method, f"{_scheme(entry)}://{endpoint}{path}", headers=headers, data=data, json=json_body,
+                    allow_redirects=False, ssl=self.upstream_ssl(entry), server_hostname=_upstream_name(entry))
+                return upstream, endpoint
             except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError, ConnectionResetError) as exc:
                 self.upstream_finished(labels, endpoint, ok=False)
                 log.info("route %s: %s failed before any response byte (%s); trying another endpoint",
                          entry.label, endpoint, exc)
-                continue
-            except Exception:
+            except (aiohttp.ClientError, OSError) as exc:
                 self.upstream_finished(labels, endpoint, ok=False)
-                raise
-            try:
-                response, ttfb, usage = await self._relay(request, upstream, started, labels)
-                ok = upstream.status < 500
-            finally:
-                upstream.release()
-                self.upstream_finished(labels, endpoint, ok=ok)
-            prompt, completion = usage.result()
-            self.metrics.observe(labels, response.status, time.monotonic() - started, ttfb, prompt, completion)
-            return response
+                raise UpstreamFailed(f"{endpoint} did not answer: {exc}") from None
 
     async def _relay(self, request: web.BaseRequest, upstream: aiohttp.ClientResponse, started: float,
                      labels: metrics.RequestLabels) -> tuple[web.StreamResponse, float | None, metrics.UsageTracker]:
@@ -235,6 +250,24 @@ class Proxy:
         return self.upstream_context(entry.destination_ca)
 
 
+class NoEndpoint(Exception):
+    """No endpoint of the Route took the connection: none ready, or every one tried refused."""
+
+    def __init__(self, tried: set[str]) -> None:
+        super().__init__(tried)
+        self.tried = tried
+
+    def message(self, entry: RouteEntry) -> str:
+        if self.tried:
+            return f"every endpoint of Route {entry.label} refused the connection ({', '.join(sorted(self.tried))})"
+        return (f"no ready endpoint for Route {entry.label} (backends: "
+                f"{', '.join(b.service for b in entry.backends) or 'none'})")
+
+
+class UpstreamFailed(Exception):
+    """The request to an endpoint failed in a way a retry could repeat the request's effects."""
+
+
 class _RouteBackend:
     """The OpenAI API of a Route's endpoints, for the v2 translation: the same balancing and retries."""
 
@@ -243,28 +276,31 @@ class _RouteBackend:
         self.labels = _labels(entry, request)
 
     async def _post(self, path: str, body: dict[str, Any]) -> tuple[aiohttp.ClientResponse, str]:
-        proxy, entry = self.proxy, self.entry
-        assert proxy.session is not None
+        proxy = self.proxy
         key = lb.routing_key(body, self.request.headers, proxy.settings.session_header)
-        tried: set[str] = set()
-        while True:
-            endpoint = proxy.balancer.pick(_weighted_endpoints(entry), key, time.monotonic(), exclude=tried)
-            if endpoint is None:
-                raise BackendError(503, {"error": {"message": f"no ready endpoint for Route {entry.label}"}})
-            tried.add(endpoint)
-            proxy.upstream_started(self.labels, endpoint)
-            try:
-                upstream = await proxy.session.post(
-                    f"{_scheme(entry)}://{endpoint}{path}", json=body, ssl=proxy.upstream_ssl(entry),
-                    server_hostname=_upstream_name(entry))
-                return upstream, endpoint
-            except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError, ConnectionResetError):
-                proxy.upstream_finished(self.labels, endpoint, ok=False)
-            except (aiohttp.ClientError, OSError) as exc:
-                proxy.upstream_finished(self.labels, endpoint, ok=False)
-                raise BackendError(503, {"error": {"message": f"the model server did not answer: {exc}"}}) from None
+        try:
+            return await proxy.open_upstream(self.entry, self.labels, key, "POST", path, json_body=body)
+        except NoEndpoint as refused:
+            raise BackendError(503, {"error": {"message": refused.message(self.entry)}}) from None
+        except UpstreamFailed as failed:
+            raise BackendError(503, {"error": {"message": f"the model server did not answer: {failed}"}}) from None
 
     async def models(self) -> list[str]:
+        """The served model ids, asked of the Route's endpoints at most every SERVED_MODELS_TTL seconds: every v2
+        infer needs them, and asking each time cost a second upstream round trip per request."""
+        proxy, entry = self.proxy, self.entry
+        key = (entry.namespace, entry.name, entry.endpoints)
+        cached = proxy.served_models.get(key)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        served = await self._ask_models()
+        if served:
+            if len(proxy.served_models) > 1024:
+                proxy.served_models.clear()
+            proxy.served_models[key] = (time.monotonic() + SERVED_MODELS_TTL, served)
+        return served
+
+    async def _ask_models(self) -> list[str]:
         proxy, entry = self.proxy, self.entry
         assert proxy.session is not None
         for endpoint in _weighted_endpoints(entry):

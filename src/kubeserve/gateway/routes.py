@@ -15,10 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from kubeserve.client import Obj
+from kubeserve.gateway.services import SERVICE_NAME_LABEL, ready_endpoints
 
-SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 ISVC_LABEL = "serving.kserve.io/inferenceservice"
 AUTH_ANNOTATION = "security.opendatahub.io/enable-auth"
 
@@ -53,7 +54,7 @@ class RouteEntry:
     def label(self) -> str:
         return f"{self.namespace}/{self.name}"
 
-    @property
+    @cached_property
     def endpoints(self) -> tuple[str, ...]:
         """Every ready endpoint of every backend with a weight above zero (weights pick among Services)."""
         out: list[str] = []
@@ -170,26 +171,12 @@ def _endpoint_port_name(service: Obj | None, target: object) -> str | None:
 
 
 def _ready(slices: Iterable[Obj], port_name: str | None, target: object) -> list[str]:
-    number = int(target) if isinstance(target, int) or (isinstance(target, str) and target.isdigit()) else None
-    out: list[str] = []
-    for slice_ in slices:
-        if slice_.get("addressType", "IPv4") != "IPv4":
-            continue
-        ports = [p for p in slice_.get("ports") or [] if (p.get("protocol") or "TCP") == "TCP"]
-        if port_name is not None:
-            ports = [p for p in ports if (p.get("name") or "") == port_name]
-        elif number is not None:
-            ports = [p for p in ports if p.get("port") == number]
-        if not ports or not isinstance(ports[0].get("port"), int):
-            continue
-        for endpoint in slice_.get("endpoints") or []:
-            if (endpoint.get("conditions") or {}).get("ready") is False:
-                continue  # not ready or terminating: no new requests (in-flight ones finish: draining)
-            for address in endpoint.get("addresses") or []:
-                target_address = f"{address}:{ports[0]['port']}"
-                if target_address not in out:
-                    out.append(target_address)
-    return out
+    if port_name is None:
+        number = int(target) if isinstance(target, int) or (isinstance(target, str) and target.isdigit()) else None
+        if number is None:
+            return []
+        return ready_endpoints(slices, None, number)
+    return ready_endpoints(slices, port_name)
 
 
 def _key(obj: Obj) -> tuple[str, str]:

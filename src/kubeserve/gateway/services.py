@@ -71,15 +71,16 @@ def listeners_for(services: Iterable[Obj]) -> dict[tuple[str, int], ServicePort]
     return out
 
 
-def ready_endpoints(slices: Iterable[Obj], port_name: str) -> list[str]:
-    """`ip:port` of each ready endpoint for the named Service port (kube-proxy's reading: unset `ready`
-    counts as ready)."""
+def ready_endpoints(slices: Iterable[Obj], port_name: str | None, port_number: int | None = None) -> list[str]:
+    """`ip:port` of each ready endpoint for a Service port, by its name, or (`port_name` None) by the target
+    port number (kube-proxy's reading: unset `ready` counts as ready; terminating endpoints are not ready,
+    so they get no new connections while they finish what they serve)."""
     out: list[str] = []
     for slice_ in slices:
         if slice_.get("addressType", "IPv4") != "IPv4":
             continue
-        numbers = [p.get("port") for p in slice_.get("ports") or []
-                   if (p.get("name") or "") == port_name and (p.get("protocol") or "TCP") == "TCP"]
+        numbers = [p.get("port") for p in slice_.get("ports") or [] if (p.get("protocol") or "TCP") == "TCP" and (
+            (p.get("name") or "") == port_name if port_name is not None else p.get("port") == port_number)]
         if not numbers or not isinstance(numbers[0], int):
             continue
         for endpoint in slice_.get("endpoints") or []:
