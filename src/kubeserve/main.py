@@ -107,6 +107,11 @@ class Home:
     def images(self) -> Path:
         return self.root / "images"
 
+    @property
+    def router_ports(self) -> Path:
+        """"<https port> <http port>", written by the gateway once it listens."""
+        return self.root / "router-ports"
+
 
 @dataclass(frozen=True)
 class KubeletConfig:
@@ -341,23 +346,19 @@ class GatewayProcess:
         self.settings, self.pki = settings, pki
         self.process: subprocess.Popen[bytes] | None = None
 
-    @property
-    def ports_file(self) -> Path:
-        return self.settings.home.root / "router-ports"
-
     async def start(self) -> None:
         home = self.settings.home
         with contextlib.suppress(FileNotFoundError):
-            self.ports_file.unlink()
+            self.settings.home.router_ports.unlink()
         log_out = (home.root / "gateway.log").open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "kubeserve.gateway", "--kubeconfig", str(home.kubeconfig),
              "--ca-cert", str(self.pki.ca_cert), "--ca-key", str(self.pki.ca_key),
-             "--ports-file", str(self.ports_file)],
+             "--ports-file", str(self.settings.home.router_ports), "--domain", self.settings.api.route_domain],
             stdout=log_out, stderr=log_out, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
         log_out.close()
         for _ in range(300):  # the ports file is written once both listeners are bound
-            if self.ports_file.exists() or self.process.poll() is not None:
+            if self.settings.home.router_ports.exists() or self.process.poll() is not None:
                 break
             await asyncio.sleep(0.05)
         if self.process.poll() is not None:
@@ -538,10 +539,10 @@ class Actions:
         state = "ready" if ready else "not running" if pid is None else "starting"
         print(f"api server: {server_url(settings)} ({state})")
         print(f"kubeconfig: {settings.home.kubeconfig}")
-        ports = (settings.home.root / "router-ports").read_text().split() if pid is not None and (
-            settings.home.root / "router-ports").exists() else []
+        ports = settings.home.router_ports.read_text().split() if pid is not None and (
+            settings.home.router_ports.exists()) else []
         if len(ports) == 2:
-            print(f"routes:     https://*.{os.environ.get('KUBESERVE_APPS_DOMAIN', 'apps.localhost')}:{ports[0]} "
+            print(f"routes:     https://*.{settings.api.route_domain}:{ports[0]} "
                   f"and http on port {ports[1]} (CA: {Pki.in_directory(settings.home.pki).ca_cert})")
         if pid is not None:
             print(f"pid:        {pid}")
