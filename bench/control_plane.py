@@ -51,11 +51,12 @@ from typing import Any
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from common import KUBESERVE, demo_model_on_pvc
+
 from harness import GUIDE, KubeServe, start_kubeserve
 from servers.registry import mirror_conf, start_registry
 
 NS = "bench"
-KUBESERVE = [sys.executable, "-m", "kubeserve"]
 ISVC_LABEL = "serving.kserve.io/inferenceservice"
 MIRRORED = "registry.redhat.io"  # the guide's registry; the registries.conf mirror sends it to the local one
 WATCHED = {"pods": f"/api/v1/namespaces/{NS}/pods", "endpoints": f"/api/v1/namespaces/{NS}/endpoints",
@@ -247,15 +248,7 @@ def prepare(server: KubeServe, work: Path, runs: int, registry_host: str) -> tup
     """Build the demo model, copy it onto a PVC, and push one modelcar per cold round (each with a marker file,
     so each has its own digest and the model cache has never seen it). Returns (model dir, image URIs)."""
     env = server.env()
-    model = work / "model"
-    subprocess.run([*KUBESERVE, "demo-model", str(model)], check=True, capture_output=True, timeout=600)
-    server.kubectl("create", "namespace", NS)
-    claim = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "bench-model"},
-             "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}
-    server.kubectl("apply", "-n", NS, "-f", "-", input=json.dumps(claim))
-    server.kubectl("wait", "-n", NS, "--for=jsonpath={.status.phase}=Bound", "pvc/bench-model", "--timeout=60s")
-    subprocess.run([*KUBESERVE, "pvc", "cp", str(model), "bench-model:model", "-n", NS, "--progress", "none"],
-                   check=True, capture_output=True, env=env, timeout=300)
+    model = demo_model_on_pvc(server, work, NS)
     (server.home / "registries.conf").write_text(mirror_conf(registry_host, MIRRORED))
     uris = []
     for number in range(runs):

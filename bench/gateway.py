@@ -62,7 +62,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -71,12 +71,13 @@ import aiohttp
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from common import KUBESERVE, Sample, cpu_seconds, demo_model_on_pvc, merge
+
 from harness import GUIDE, KubeServe, eventually, free_port, start_kubeserve
 from kubeserve.gateway.tls import issue_leaf
 
 NS = "bench"
 NAME = "bench-gw"
-KUBESERVE = [sys.executable, "-m", "kubeserve"]
 HAPROXY = "/usr/sbin/haproxy"
 ISVC_LABEL = "serving.kserve.io/inferenceservice"
 MODES = ("direct", "route", "haproxy")
@@ -96,38 +97,6 @@ class Target:
         if self.host is None:
             return {}
         return {"headers": {"Host": self.host}, "server_hostname": self.host, "ssl": self.context}
-
-
-@dataclass
-class Sample:
-    latencies: list[float] = field(default_factory=list)
-    errors: int = 0
-    seconds: float = 0.0
-    cpu: float = 0.0  # seconds of the proxy's CPU while the timed load ran
-    last_error: str = ""
-
-    def cpu_per_request(self) -> float:
-        return self.cpu / len(self.latencies) * 1e6 if self.latencies else float("nan")
-
-    def rate(self) -> float:
-        return len(self.latencies) / self.seconds if self.seconds else 0.0
-
-    def percentile(self, q: float) -> float:
-        if not self.latencies:
-            return float("nan")
-        ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
-
-
-def merge(samples: list[Sample]) -> Sample:
-    out = Sample()
-    for s in samples:
-        out.latencies += s.latencies
-        out.errors += s.errors
-        out.seconds += s.seconds
-        out.cpu += s.cpu
-        out.last_error = s.last_error or out.last_error
-    return out
 
 
 # -- setup ------------------------------------------------------------------------------------------------
@@ -151,19 +120,6 @@ def manifests(uri: str) -> tuple[dict[str, Any], dict[str, Any]]:
     predictor["minReplicas"] = predictor["maxReplicas"] = 2
     predictor["model"].update(runtime=NAME, storageUri=uri, resources=resources)
     return runtime, isvc
-
-
-def prepare(server: KubeServe, work: Path) -> None:
-    """Build the demo model and copy it onto a PVC (no registry, no download at pod start)."""
-    model = work / "model"
-    subprocess.run([*KUBESERVE, "demo-model", str(model)], check=True, capture_output=True, timeout=600)
-    server.kubectl("create", "namespace", NS)
-    claim = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "bench-model"},
-             "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}
-    server.kubectl("apply", "-n", NS, "-f", "-", input=json.dumps(claim))
-    server.kubectl("wait", "-n", NS, "--for=jsonpath={.status.phase}=Bound", "pvc/bench-model", "--timeout=60s")
-    subprocess.run([*KUBESERVE, "pvc", "cp", str(model), "bench-model:model", "-n", NS, "--progress", "none"],
-                   check=True, capture_output=True, env=server.env(), timeout=300)
 
 
 def serve(server: KubeServe) -> tuple[list[str], str]:
@@ -280,14 +236,6 @@ async def wait_serving(target: Target, timeout: float = 60) -> None:
 
 def completion_body(number: int) -> dict[str, Any]:
     return {"model": NAME, "prompt": f"def handler_{number}(request):", "max_tokens": 2, "temperature": 0}
-
-
-def cpu_seconds(pid: int | None) -> float:
-    """User + system CPU of one process, all its threads, from /proc (0 for no process)."""
-    if pid is None:
-        return 0.0
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def gateway_pid(server: KubeServe) -> int | None:
@@ -562,7 +510,7 @@ def main() -> None:
                        timeout=60, check=False)
         stack.callback(server.stop)
         print("building the demo model and its PVC copy …", flush=True)
-        prepare(server, work)
+        demo_model_on_pvc(server, work, NS)
         print("starting two vLLM replicas (about a minute or two) …", flush=True)
         started = time.monotonic()
         ips, host = serve(server)

@@ -17,16 +17,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from common import Sample, cpu_seconds, merge
+
 from harness import start_kubeserve
 
 MANIFEST = """
@@ -54,26 +54,6 @@ spec:
 """
 
 
-@dataclass
-class Sample:
-    latencies: list[float] = field(default_factory=list)
-    errors: int = 0
-    seconds: float = 0.0
-    cpu: float = 0.0  # seconds of kubeserve CPU while it ran
-
-    def cpu_per_request(self) -> float:
-        return self.cpu / len(self.latencies) * 1e6 if self.latencies else float("nan")
-
-    def rate(self) -> float:
-        return len(self.latencies) / self.seconds if self.seconds else 0.0
-
-    def percentile(self, q: float) -> float:
-        if not self.latencies:
-            return float("nan")
-        ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
-
-
 async def drive(url: str, seconds: float, concurrency: int, keep_alive: bool) -> Sample:
     sample = Sample()
     connector = aiohttp.TCPConnector(force_close=not keep_alive, limit=concurrency)
@@ -98,22 +78,6 @@ async def drive(url: str, seconds: float, concurrency: int, keep_alive: bool) ->
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         sample.seconds = time.perf_counter() - began
     return sample
-
-
-def merge(samples: list[Sample]) -> Sample:
-    out = Sample()
-    for s in samples:
-        out.latencies += s.latencies
-        out.errors += s.errors
-        out.seconds += s.seconds
-        out.cpu += s.cpu
-    return out
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of one process (its threads, not its children), from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def measure(direct: str, proxied: str, pid: int, args: argparse.Namespace) -> None:
